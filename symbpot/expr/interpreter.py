@@ -211,8 +211,7 @@ _JIT_PAR = dict(_JIT)
 _JIT_PAR["parallel"] = True
 
 
-@numba.njit(**_JIT_PAR)
-def evaluate_batch(ops, args, offsets, x, order):
+def _evaluate_batch(ops, args, offsets, x, order):
     """Evaluate many programs (concatenated, ``offsets`` of length T + 1) over ``x``.
 
     Returns arrays of shape ``(T, len(x))`` for value, first and second derivative.
@@ -226,6 +225,11 @@ def evaluate_batch(ops, args, offsets, x, order):
     for t in numba.prange(n_programs):
         _evaluate_into(ops, args, offsets[t], offsets[t + 1], x, order, v[t], d1[t], d2[t])
     return v, d1, d2
+
+
+evaluate_batch = numba.njit(**_JIT_PAR)(_evaluate_batch)
+#: the same without threads, for a handful of programs (no thread start-up cost)
+evaluate_batch_serial = numba.njit(**_JIT)(_evaluate_batch)
 
 
 @numba.njit(**_JIT_PAR)

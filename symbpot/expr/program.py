@@ -5,7 +5,8 @@ sees. It converts to sympy and to LAMMPS' Lepton syntax through the operator reg
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import functools
+from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -33,7 +34,6 @@ class Program:
 
     ops: np.ndarray
     args: np.ndarray
-    _key: str = field(default="", repr=False)
 
     # --- construction -------------------------------------------------------------
     @classmethod
@@ -88,8 +88,7 @@ class Program:
                 raise ProgramError("program pops more values than it pushes")
         if depth != 1:
             raise ProgramError("program does not leave exactly one value")
-        key = ops_a.tobytes().hex() + ":" + args_a.tobytes().hex()
-        return cls(ops_a, args_a, key)
+        return cls(ops_a, args_a)
 
     @classmethod
     def from_sympy(cls, expr: sympy.Expr, symbol: sympy.Symbol = R) -> "Program":
@@ -179,7 +178,7 @@ class Program:
         """The expression in LAMMPS' Lepton syntax."""
         return self._fold(variable, lambda c: repr(float(c)), lambda row, ch, arg: row.lepton(ch, arg))
 
-    @property
+    @functools.cached_property
     def constant_positions(self) -> np.ndarray:
         """Indices of the constant nodes (whose values are in ``args``)."""
         return np.flatnonzero(self.ops == OP_CONST)
@@ -188,12 +187,12 @@ class Program:
         """A copy with the constants replaced (in program order)."""
         args = self.args.copy()
         args[self.constant_positions] = values
-        return Program.from_arrays(self.ops, args)
+        return Program(self.ops, args)  # same structure: no need to validate again
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
         """Structural hash key: identical programs have identical keys."""
-        return self._key
+        return self.ops.tobytes().hex() + ":" + self.args.tobytes().hex()
 
     def __len__(self) -> int:
         return len(self.ops)
