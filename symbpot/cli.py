@@ -1,0 +1,158 @@
+"""Command line: ``symbpot evolve ...``, a thin layer over the Python API.
+
+Every error symbpot raises on purpose (:class:`SymbpotError`) and every argument error
+becomes one line on stderr and exit status 2, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+
+from .errors import ConfigError, SymbpotError
+
+DEMO_N_FRAMES = 60
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports errors in one line (exit status 2)."""
+
+    def error(self, message):  # noqa: D401 - argparse API
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="symbpot", description="Discover closed-form interatomic potentials.")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    ev = sub.add_parser("evolve", help="discover a potential from energies by genetic programming")
+    ev.add_argument("data", nargs="*", help="data files (any format ASE reads, e.g. extxyz)")
+    ev.add_argument("--demo", choices=["lj"], help="use built-in demo data (Lennard-Jones energies)")
+    ev.add_argument("--cutoff", type=_positive_float, help="cutoff radius in Å (required with data files)")
+    ev.add_argument("--cutoff-style", choices=["smooth", "shift", "hard"], default=None,
+                    help="cutoff treatment (default smooth; hard for --demo lj, whose labels are truncated)")
+    ev.add_argument("--cutoff-width", type=_positive_float, default=1.0,
+                    help="width of the smoothing window in Å (default 1.0)")
+    ev.add_argument("--energy-key", default="energy", help="key of the total energy in the data (default energy)")
+    ev.add_argument("--index", default=":", help="frames to read from each file, ASE syntax (default ':')")
+    ev.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default 0)")
+    ev.add_argument("--time-limit", type=_positive_float, default=60.0, help="seconds (default 60)")
+    ev.add_argument("--generations", type=_non_negative_int, default=None, help="maximum generations")
+    ev.add_argument("--population", type=_non_negative_int, default=200, help="population size (default 200)")
+    ev.add_argument("--validation-fraction", type=float, default=0.0,
+                    help="fraction of structures held out for validation (default 0)")
+    ev.add_argument("--target-rmse", type=_positive_float, default=None,
+                    help="stop when the training energy RMSE reaches this (meV/atom)")
+    ev.add_argument("--grid-size", type=_non_negative_int, default=200, help="radial grid nodes (default 200)")
+    ev.add_argument("--max-size", type=_non_negative_int, default=30, help="maximum tree size (default 30)")
+    ev.add_argument("--out", default=None, help="run folder (default runs/<name>-<date>); never overwritten")
+    ev.add_argument("--quiet", action="store_true", help="no progress display")
+    return parser
+
+
+def _load_data(args):
+    from .data import Dataset
+
+    if args.demo and args.data:
+        raise ConfigError("give either data files or --demo, not both")
+    if args.demo == "lj":
+        from .demo import DEMO_SIGMA, lj_frames
+
+        cutoff = args.cutoff or 2.5 * DEMO_SIGMA
+        frames = lj_frames(DEMO_N_FRAMES, seed=args.seed, cutoff=2.5 * DEMO_SIGMA)
+        return Dataset.from_frames(frames, cutoff), [f"demo:lj({DEMO_N_FRAMES} frames)"], cutoff
+    if not args.data:
+        raise ConfigError("no data files given (or use --demo lj)")
+    if args.cutoff is None:
+        raise ConfigError("--cutoff is required with data files")
+    return (Dataset.from_file(args.data, cutoff=args.cutoff, energy_key=args.energy_key, index=args.index),
+            [os.path.abspath(p) for p in args.data], args.cutoff)
+
+
+def cmd_evolve(args) -> int:
+    from . import SymbolicPotential
+    from .estimator import ProgressPrinter
+    from .export.sympy_form import round_floats
+    from .runfolder import (HistoryWriter, check_run_dir, create_run_dir, default_run_dir, versions,
+                            write_json, write_results)
+
+    if not 0 <= args.validation_fraction < 1:
+        raise ConfigError(f"--validation-fraction must be in [0, 1), got {args.validation_fraction}")
+    if args.population < 4:
+        raise ConfigError(f"--population must be at least 4, got {args.population}")
+    out = args.out or default_run_dir("demo-lj" if args.demo else "evolve")
+    check_run_dir(out)
+    dataset, sources, cutoff = _load_data(args)
+    style = args.cutoff_style or ("hard" if args.demo else "smooth")
+    target = args.target_rmse if args.target_rmse is not None else (1e-4 if args.demo else None)
+    estimator = SymbolicPotential(form="pair", seed=args.seed, time_limit=args.time_limit,
+                                  generations=args.generations, population=args.population, cutoff=cutoff,
+                                  cutoff_style=style, cutoff_width=min(args.cutoff_width, cutoff),
+                                  grid_size=args.grid_size, max_size=args.max_size,
+                                  validation_fraction=args.validation_fraction, target_rmse=target)
+    create_run_dir(out)
+    config = {"command": "evolve", "data": sources, "n_structures": len(dataset), "n_pairs": dataset.n_pairs,
+              "species": list(dataset.species), "energy_key": args.energy_key, "index": args.index,
+              **estimator.get_params(), "versions": versions(), "symbpot_version": versions()["symbpot"]}
+    write_json(os.path.join(out, "config.json"), config)
+    printer = None if args.quiet else ProgressPrinter()
+    estimator.progress = HistoryWriter(os.path.join(out, "history.csv"), then=printer)
+    print(f"symbpot: {len(dataset)} structures, {dataset.n_pairs} pairs within {cutoff:g} Å; run folder {out}",
+          file=sys.stderr)
+    estimator.fit(dataset)
+    if printer is not None:
+        printer.finish()
+    best = write_results(out, estimator)
+    pot = estimator.get_best()
+    print(f"best: U(r) = {round_floats(pot.sympy(), 8)}")
+    print(f"energy RMSE {best['metrics']['energy_rmse_meV_per_atom']:.4g} meV/atom, "
+          f"MAE {best['metrics']['energy_mae_meV_per_atom']:.4g} meV/atom ({best['metrics']['judged_on']})")
+    print(f"wrote {out}/best.json, pareto.csv, history.csv, config.json")
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from .potential import package_version
+
+        print(package_version())
+        return 0
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return {"evolve": cmd_evolve}[args.command](args)
+    except SymbpotError as exc:
+        print(f"symbpot: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("symbpot: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,232 @@
+"""The sklearn-shaped estimator: ``SymbolicPotential(...).fit(dataset)``.
+
+Rule for ``get_best()`` (documented in the README): among the Pareto front, take the
+simplest member whose energy RMSE (on the validation set if there is one, else on the
+training set; computed exactly, not on the grid) is within ``selection_tolerance``
+(relative, default 5 %) of the most accurate member's, or within 0.001 meV/atom of it.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import time
+from typing import Callable
+
+import numpy as np
+
+from .data import Dataset
+from .errors import ConfigError
+from .expr import DEFAULT_OPERATORS
+from .fitness import EnergyLoss, energy_errors, fit_reference_energies, structure_pair_energies
+from .fitness.energy import DEFAULT_GRID_SIZE, structure_weights
+from .forms.cutoff import DEFAULT_WIDTH, Cutoff
+from .front import FrontTable
+from .gp import Search, SearchConfig, combine_terms
+from .potential import Potential
+
+FORMS = ("pair",)
+ABSOLUTE_TOLERANCE_MEV = 1e-3
+
+
+class SymbolicPotential:
+    """Discover a closed-form interatomic potential by genetic programming.
+
+    Parameters
+    ----------
+    form : {"pair"}
+        Functional form searched.
+    seed : int
+        Seed of the search; with the same data and settings the result is identical.
+    time_limit : float or None
+        Wall-clock budget of the search in seconds.
+    generations : int or None
+        Maximum number of generations (None: until the time limit).
+    population : int
+        Population size (rounded up to a multiple of 4).
+    cutoff : float or None
+        Cutoff radius in Å (default: the data set's cutoff).
+    cutoff_style : {"smooth", "shift", "hard"}
+    cutoff_width : float
+        Width of the smoothing window in Å (``smooth`` only).
+    grid_size : int
+        Nodes of the radial grid used by the fast fitness.
+    max_size, max_depth : int
+        Limits on tree size and depth, applied when offspring are made.
+    operators : sequence of str
+        Registry operators the trees may use.
+    validation_fraction : float
+        Fraction of structures held out (random split) when ``fit`` gets no validation set.
+    target_rmse : float or None
+        Stop as soon as the training energy RMSE on the grid reaches this (meV/atom).
+    selection_tolerance : float
+        Relative tolerance of the ``get_best`` rule.
+    progress : callable, bool or None
+        Called with a dict per generation; ``True`` prints a progress line to stderr.
+    """
+
+    def __init__(self, form: str = "pair", seed: int = 0, time_limit: float | None = 60.0,
+                 generations: int | None = None, population: int = 200, cutoff: float | None = None,
+                 cutoff_style: str = "smooth", cutoff_width: float = DEFAULT_WIDTH,
+                 grid_size: int = DEFAULT_GRID_SIZE, max_size: int = 30, max_depth: int = 8,
+                 operators=DEFAULT_OPERATORS, validation_fraction: float = 0.0,
+                 target_rmse: float | None = None, selection_tolerance: float = 0.05,
+                 refine_per_generation: int = 3, progress: Callable | bool | None = None):
+        self.form = form
+        self.seed = seed
+        self.time_limit = time_limit
+        self.generations = generations
+        self.population = population
+        self.cutoff = cutoff
+        self.cutoff_style = cutoff_style
+        self.cutoff_width = cutoff_width
+        self.grid_size = grid_size
+        self.max_size = max_size
+        self.max_depth = max_depth
+        self.operators = tuple(operators)
+        self.validation_fraction = validation_fraction
+        self.target_rmse = target_rmse
+        self.selection_tolerance = selection_tolerance
+        self.refine_per_generation = refine_per_generation
+        self.progress = progress
+
+    def get_params(self) -> dict:
+        return {k: getattr(self, k) for k in (
+            "form", "seed", "time_limit", "generations", "population", "cutoff", "cutoff_style",
+            "cutoff_width", "grid_size", "max_size", "max_depth", "operators", "validation_fraction",
+            "target_rmse", "selection_tolerance", "refine_per_generation")}
+
+    # --- checks -------------------------------------------------------------------
+    def _check(self, dataset: Dataset) -> Cutoff:
+        if self.form not in FORMS:
+            raise ConfigError(f"unknown form {self.form!r} (this version supports: {', '.join(FORMS)})")
+        if self.time_limit is not None and not (self.time_limit > 0):
+            raise ConfigError(f"time limit must be positive, got {self.time_limit}")
+        if self.generations is not None and self.generations < 0:
+            raise ConfigError(f"generations must be >= 0, got {self.generations}")
+        if self.time_limit is None and self.generations is None and self.target_rmse is None:
+            raise ConfigError("give a time limit, a number of generations or a target RMSE")
+        if self.population < 4:
+            raise ConfigError(f"population must be at least 4, got {self.population}")
+        rc = dataset.cutoff if self.cutoff is None else float(self.cutoff)
+        if not (rc > 0):
+            raise ConfigError(f"cutoff must be positive, got {rc}")
+        if rc > dataset.cutoff + 1e-12:
+            raise ConfigError(f"cutoff {rc} Å exceeds the cutoff the data pairs were built with "
+                              f"({dataset.cutoff} Å)")
+        return Cutoff(rc, self.cutoff_style, min(self.cutoff_width, rc))
+
+    # --- fitting ------------------------------------------------------------------
+    def fit(self, dataset: Dataset, validation: Dataset | None = None) -> "SymbolicPotential":
+        """Search for potentials on ``dataset``; returns self.
+
+        Fitted attributes: ``front_`` (list of Potential, by complexity), ``equations_``
+        (the front as a :class:`FrontTable`), ``history_`` (one dict per generation),
+        ``best_index_``, ``search_`` (the search state).
+        """
+        cutoff = self._check(dataset)
+        train = dataset
+        if validation is None and self.validation_fraction:
+            train, validation = dataset.split(self.validation_fraction, self.seed)
+        loss_model = EnergyLoss(train, cutoff, self.grid_size)
+        target_loss = None if self.target_rmse is None else (self.target_rmse / 1000.0) ** 2
+        config = SearchConfig(population=self.population, generations=self.generations,
+                              time_limit=self.time_limit, max_size=self.max_size, max_depth=self.max_depth,
+                              operators=self.operators, target_loss=target_loss, seed=self.seed,
+                              refine_per_generation=self.refine_per_generation)
+        progress = ProgressPrinter() if self.progress is True else (self.progress or None)
+        search = Search(loss_model, config, progress=progress)
+        start = time.perf_counter()
+        hall = search.run()
+        if isinstance(progress, ProgressPrinter):
+            progress.finish()
+        front = hall.front()
+        self.search_ = search
+        self.history_ = search.history
+        self.cutoff_ = cutoff
+        self.train_ = train
+        self.validation_ = validation
+        self.front_ = [self._finalise(c, train, validation, cutoff) for c in front]
+        self.equations_ = FrontTable.from_potentials(self.front_, [c.loss for c in front])
+        self.best_index_ = self._best_index()
+        self.fit_time_ = time.perf_counter() - start
+        return self
+
+    def _finalise(self, cand, train, validation, cutoff) -> Potential:
+        """Exact outer coefficients and reference energies for a front member."""
+        w = structure_weights(train)
+        scale = np.sqrt(w) / train.n_atoms
+        term_energies = np.column_stack([
+            structure_pair_energies(combine_terms([t], [1.0]), cutoff, train) for t in cand.terms])
+        counts = train.species_counts.astype(float)
+        design = scale[:, None] * np.hstack([term_energies, counts])
+        coef = cand.coefficients
+        if np.all(np.isfinite(design)):
+            solution, *_ = np.linalg.lstsq(design, scale * train.energies, rcond=None)
+            if np.all(np.isfinite(solution)):
+                coef = solution[: len(cand.terms)]
+        pair = combine_terms(cand.terms, coef)
+        e_pair = structure_pair_energies(pair, cutoff, train)
+        refs = fit_reference_energies(e_pair, train, train.species)
+        potential = Potential(pair, cutoff, dict(zip(train.species, map(float, refs))),
+                              complexity=int(cand.complexity))
+        metrics = {"train": energy_errors(potential.predict_energies(train), train)}
+        if validation is not None:
+            metrics["validation"] = energy_errors(potential.predict_energies(validation), validation)
+        # flat keys of the set best is judged on
+        judged = metrics.get("validation", metrics["train"])
+        potential.metrics = {"energy_rmse_meV_per_atom": judged["energy_rmse_meV_per_atom"],
+                             "energy_mae_meV_per_atom": judged["energy_mae_meV_per_atom"],
+                             "judged_on": "validation" if validation is not None else "train", **metrics}
+        return potential
+
+    def _best_index(self) -> int:
+        rmse = np.array([p.metrics["energy_rmse_meV_per_atom"] for p in self.front_])
+        if len(rmse) == 0:
+            raise ConfigError("the search found no valid potential (try a longer time limit)")
+        rmse = np.where(np.isfinite(rmse), rmse, np.inf)
+        best = rmse.min()
+        ok = rmse <= best * (1 + self.selection_tolerance) + ABSOLUTE_TOLERANCE_MEV
+        return int(np.flatnonzero(ok)[0])
+
+    def get_best(self) -> Potential:
+        """The front member chosen by the documented rule (see the module docstring)."""
+        self._require_fitted()
+        return self.front_[self.best_index_]
+
+    def sympy(self):
+        return self.get_best().sympy()
+
+    def latex(self) -> str:
+        return self.get_best().latex()
+
+    def _require_fitted(self):
+        if not hasattr(self, "front_"):
+            raise ConfigError("call fit() first")
+
+
+class ProgressPrinter:
+    """Prints generation, evaluations, best loss, front size and rate, at most twice a second."""
+
+    def __init__(self, stream=None, interval: float = 0.5):
+        self.stream = stream or sys.stderr
+        self.interval = interval
+        self.last = -math.inf
+        self.row = None
+
+    def __call__(self, row: dict) -> None:
+        self.row = row
+        now = time.perf_counter()
+        if now - self.last >= self.interval:
+            self.last = now
+            self._print(row)
+
+    def _print(self, row: dict) -> None:
+        rate = row["evaluations"] / max(row["elapsed_s"], 1e-9)
+        rmse = 1000 * math.sqrt(row["best_loss"]) if math.isfinite(row["best_loss"]) else math.inf
+        print(f"gen {row['generation']:5d} | evals {row['evaluations']:9d} | best loss {row['best_loss']:.3e} "
+              f"(RMSE {rmse:.4g} meV/atom) | front {row['front_size']:3d} | {rate:8.0f} evals/s",
+              file=self.stream, flush=True)
+
+    def finish(self) -> None:
+        if self.row is not None:
+            self._print(self.row)

@@ -1,0 +1,76 @@
+"""The Pareto front as a small table (no pandas dependency)."""
+from __future__ import annotations
+
+import csv
+import io
+
+from .export.sympy_form import expression_size, round_floats
+
+COLUMNS = ("complexity", "loss", "energy_rmse_meV_per_atom", "energy_mae_meV_per_atom",
+           "validation_rmse_meV_per_atom", "size", "expression")
+
+
+class FrontTable:
+    """Rows (dicts) of the Pareto front, by increasing complexity.
+
+    Columns: ``complexity`` (tree nodes weighted by the registry, plus one per outer
+    coefficient), ``loss`` (the search's loss on the grid, (eV/atom)^2), training
+    energy RMSE and MAE in meV/atom (exact), validation RMSE (if any), ``size`` (nodes
+    of the simplified closed form) and ``expression`` (the simplified V(r), sympy syntax).
+    """
+
+    def __init__(self, rows: list[dict]):
+        self.rows = rows
+
+    @classmethod
+    def from_potentials(cls, potentials, losses) -> "FrontTable":
+        rows = []
+        for pot, loss in zip(potentials, losses):
+            v = pot.pair_function()
+            train = pot.metrics["train"]
+            val = pot.metrics.get("validation", {})
+            rows.append({
+                "complexity": pot.complexity,
+                "loss": float(loss),
+                "energy_rmse_meV_per_atom": train["energy_rmse_meV_per_atom"],
+                "energy_mae_meV_per_atom": train["energy_mae_meV_per_atom"],
+                "validation_rmse_meV_per_atom": val.get("energy_rmse_meV_per_atom", float("nan")),
+                "size": expression_size(v),
+                "expression": str(v),
+            })
+        return cls(rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, k):
+        return self.rows[k]
+
+    def __iter__(self):
+        return iter(self.rows)
+
+    def column(self, name: str) -> list:
+        return [row[name] for row in self.rows]
+
+    def to_csv(self, path=None) -> str:
+        """Write (or return) the table as CSV."""
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for row in self.rows:
+            writer.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in row.items()})
+        text = buf.getvalue()
+        if path is not None:
+            with open(path, "w") as fh:
+                fh.write(text)
+        return text
+
+    def __repr__(self) -> str:
+        lines = [f"{'cplx':>4} {'loss':>10} {'RMSE meV/at':>12} {'val RMSE':>10}  expression"]
+        for row in self.rows:
+            from .export.sympy_form import parse
+
+            expr = str(round_floats(parse(row["expression"]), 5))
+            lines.append(f"{row['complexity']:>4} {row['loss']:>10.3e} {row['energy_rmse_meV_per_atom']:>12.5g} "
+                         f"{row['validation_rmse_meV_per_atom']:>10.4g}  {expr}")
+        return "\n".join(lines)

@@ -1,0 +1,169 @@
+"""The frozen Potential: what a search produces and everything downstream consumes.
+
+A pair potential is E = sum_i e_{Z_i} + 1/2 sum_{i != j, r_ij < rc} U(r_ij), where U is
+the discovered V(r) with its cutoff treatment and e_Z are per-species reference
+energies (DFT total energies contain them; a pair term that vanishes beyond rc cannot).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+import sympy
+
+from .errors import DataError, PotentialFileError
+from .expr import Program, ProgramError
+from .export.sympy_form import parse, round_floats, simplify, to_latex
+from .fitness.direct import pair_values, structure_pair_energies
+from .forms.cutoff import Cutoff
+
+FORMAT_NAME = "symbpot-potential"
+FORMAT_VERSION = 1
+
+
+def package_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("symbpot")
+    except Exception:  # pragma: no cover - running from a source tree without metadata
+        return "unknown"
+
+
+@dataclass
+class Potential:
+    """A discovered pair potential.
+
+    Parameters
+    ----------
+    pair : Program
+        V(r) in eV (r in Å) before the cutoff treatment.
+    cutoff : Cutoff
+    reference_energies : dict
+        ``{symbol: eV/atom}``.
+    metrics : dict
+        Errors on the data it was fitted (and validated) on.
+    complexity : int, optional
+        Complexity of the tree it came from.
+    """
+
+    pair: Program
+    cutoff: Cutoff
+    reference_energies: dict
+    metrics: dict = field(default_factory=dict)
+    complexity: int | None = None
+    form: str = "pair"
+
+    # --- closed forms -------------------------------------------------------------
+    def pair_function(self, simplified: bool = True) -> sympy.Expr:
+        """V(r) as sympy, without the cutoff treatment."""
+        expr = self.pair.to_sympy()
+        return simplify(expr) if simplified else expr
+
+    def sympy(self, simplified: bool = True) -> sympy.Expr:
+        """The full pair energy U(r) for r < rc, including the cutoff function."""
+        return self.cutoff.sympy(self.pair_function(simplified))
+
+    def latex(self, digits: int = 6) -> str:
+        return to_latex(self.sympy(), digits)
+
+    def __str__(self) -> str:
+        return str(round_floats(self.sympy(), 6))
+
+    # --- energies -----------------------------------------------------------------
+    def pair_energy(self, r, order: int = 0):
+        """U(r) (and U'(r) if ``order`` is 1), zero at and beyond the cutoff."""
+        return pair_values(self.pair, self.cutoff, np.asarray(r, dtype=float), order)
+
+    def _reference_sum(self, counts: np.ndarray, species) -> np.ndarray:
+        missing = [s for s in species if s not in self.reference_energies]
+        if missing:
+            raise DataError(f"the potential has no reference energy for {', '.join(missing)}")
+        return counts @ np.array([self.reference_energies[s] for s in species], dtype=float)
+
+    def predict_energies(self, dataset) -> np.ndarray:
+        """Total energies (eV) of every structure of a :class:`Dataset` (exact path)."""
+        if dataset.cutoff + 1e-12 < self.cutoff.radius:
+            raise DataError(f"data pairs were built with cutoff {dataset.cutoff} Å, below the potential's "
+                            f"{self.cutoff.radius} Å")
+        pair = structure_pair_energies(self.pair, self.cutoff, dataset)
+        return pair + self._reference_sum(dataset.species_counts, dataset.species)
+
+    def energy(self, atoms) -> float:
+        """Total energy (eV) of one ``ase.Atoms``, reference energies included."""
+        from ase.neighborlist import neighbor_list
+
+        d = neighbor_list("d", atoms, self.cutoff.radius)
+        pair = 0.5 * float(np.sum(self.pair_energy(d))) if len(d) else 0.0
+        symbols = atoms.get_chemical_symbols()
+        species = sorted(set(symbols))
+        counts = np.array([[symbols.count(s) for s in species]])
+        return pair + float(self._reference_sum(counts, species)[0])
+
+    # --- (de)serialisation ----------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "symbpot_version": package_version(),
+            "form": self.form,
+            "expression": str(self.sympy()),
+            "pair_function": str(self.pair_function()),
+            **self.cutoff.to_dict(),
+            "reference_energies": {k: float(v) for k, v in self.reference_energies.items()},
+            "metrics": self.metrics,
+            "complexity": self.complexity,
+            "units": {"energy": "eV", "distance": "Angstrom"},
+            "program": {"ops": self.pair.ops.tolist(), "args": self.pair.args.tolist()},
+        }
+
+    def to_json(self, path) -> None:
+        """Write the potential to ``path`` (JSON, written atomically)."""
+        path = os.fspath(path)
+        tmp = path + ".tmp"
+        with open(tmp, "w") as fh:
+            json.dump(self.to_dict(), fh, indent=2)
+            fh.write("\n")
+        os.replace(tmp, path)
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "potential") -> "Potential":
+        if not isinstance(data, dict) or data.get("format", FORMAT_NAME) != FORMAT_NAME:
+            raise PotentialFileError(f"{source}: not a symbpot potential")
+        if int(data.get("format_version", FORMAT_VERSION)) > FORMAT_VERSION:
+            raise PotentialFileError(f"{source}: format version {data['format_version']} is newer than "
+                                     f"this symbpot understands ({FORMAT_VERSION})")
+        if data.get("form", "pair") != "pair":
+            raise PotentialFileError(f"{source}: form {data.get('form')!r} is not supported by this version")
+        try:
+            cutoff = Cutoff(float(data["cutoff"]), data.get("cutoff_style", "hard"),
+                            float(data.get("cutoff_width", 1.0)))
+            if "program" in data:
+                pair = Program.from_arrays(data["program"]["ops"], data["program"]["args"])
+            else:
+                pair = Program.from_sympy(parse(data["pair_function"]))
+            refs = {str(k): float(v) for k, v in data.get("reference_energies", {}).items()}
+        except (KeyError, TypeError, ValueError, ProgramError, sympy.SympifyError) as exc:
+            raise PotentialFileError(f"{source}: invalid potential ({type(exc).__name__}: {exc})") from None
+        if not all(math.isfinite(v) for v in refs.values()):
+            raise PotentialFileError(f"{source}: reference energies are not all finite")
+        return cls(pair, cutoff, refs, dict(data.get("metrics", {})), data.get("complexity"),
+                   data.get("form", "pair"))
+
+    @classmethod
+    def from_json(cls, path) -> "Potential":
+        """Read a potential written by :meth:`to_json` (or a run folder's ``best.json``)."""
+        path = os.fspath(path)
+        if os.path.isdir(path):
+            path = os.path.join(path, "best.json")
+        try:
+            with open(path) as fh:
+                data = json.load(fh)
+        except FileNotFoundError:
+            raise PotentialFileError(f"{path}: no such file") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise PotentialFileError(f"{path}: cannot read potential ({exc})") from None
+        return cls.from_dict(data, path)
