@@ -60,8 +60,13 @@ class Potential:
     # --- closed forms -------------------------------------------------------------
     def pair_function(self, simplified: bool = True) -> sympy.Expr:
         """V(r) as sympy, without the cutoff treatment."""
-        expr = self.pair.to_sympy()
-        return simplify(expr) if simplified else expr
+        if not simplified:
+            return self.pair.to_sympy()
+        cached = self.__dict__.get("_simplified")
+        if cached is None or cached[0] is not self.pair:
+            cached = (self.pair, simplify(self.pair.to_sympy()))
+            self.__dict__["_simplified"] = cached
+        return cached[1]
 
     def sympy(self, simplified: bool = True) -> sympy.Expr:
         """The full pair energy U(r) for r < rc, including the cutoff function."""

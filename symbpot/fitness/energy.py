@@ -29,6 +29,8 @@ from ..forms.cutoff import Cutoff
 from .grid import RadialGrid
 
 DEFAULT_GRID_SIZE = 200
+#: relative disagreement allowed between a candidate and its Hermite interpolant at midpoints
+MIDPOINT_TOLERANCE = 1e-3
 
 
 def structure_weights(dataset: Dataset, weights=None) -> np.ndarray:
@@ -76,16 +78,37 @@ class EnergyLoss:
         self.Rb = np.ascontiguousarray(R[:, -1])
         #: loss of the zero potential (the variance left after reference energies)
         self.baseline = float(self.Rb @ self.Rb)
+        self._midpoints = 0.5 * (self.grid.x[1:] + self.grid.x[:-1])
 
     # --- node vectors -------------------------------------------------------------
-    def node_vectors(self, programs: Sequence[Program]) -> np.ndarray:
-        """[U(x_k); U'(x_k)] for each program after the cutoff treatment, shape (T, 2G)."""
+    def node_vectors(self, programs: Sequence[Program], with_check: bool = False):
+        """[U(x_k); U'(x_k)] for each program after the cutoff treatment, shape (T, 2G).
+
+        With ``with_check`` also returns a mask of the programs that the grid represents
+        faithfully: finite everywhere, and at every interval midpoint the Hermite
+        interpolant agrees with the true value to ``MIDPOINT_TOLERANCE`` (relative).
+        This rejects candidates with poles or wiggles between nodes, which the
+        contraction would otherwise score as better than they are.
+        """
         ops, args, offsets = concatenate(programs)
         x = self.grid.x
+        G = len(x)
+        points = np.concatenate([x, self._midpoints]) if with_check else x
         evaluate = evaluate_batch if len(programs) > 8 else evaluate_batch_serial
-        v, d1, _ = evaluate(ops, args, offsets, x, 1)
-        u, u1 = self.cutoff.apply(x, v, d1, v_at_cutoff=v[:, -1])
-        return np.hstack([u, u1])
+        v, d1, _ = evaluate(ops, args, offsets, points, 1)
+        u, u1 = self.cutoff.apply(points, v, d1, v_at_cutoff=v[:, G - 1])
+        nodes = np.hstack([u[:, :G], u1[:, :G]])
+        if not with_check:
+            return nodes
+        with np.errstate(all="ignore"):
+            h = np.diff(x)
+            interp = 0.5 * (u[:, : G - 1] + u[:, 1:G]) + h / 8 * (u1[:, : G - 1] - u1[:, 1:G])
+            mid = u[:, G:]
+            scale = np.abs(u[:, : G - 1]) + np.abs(u[:, 1:G]) + np.abs(mid)
+            floor = 1e-9 * np.max(np.abs(u[:, :G]), axis=1, keepdims=True) + 1e-300
+            ok = np.all(np.abs(mid - interp) <= MIDPOINT_TOLERANCE * (scale + floor), axis=1)
+            ok &= np.all(np.isfinite(nodes), axis=1) & np.all(np.isfinite(mid), axis=1)
+        return nodes, ok
 
     # --- scoring ------------------------------------------------------------------
     def score(self, candidates: Sequence[Sequence[Program]]):
@@ -100,8 +123,7 @@ class EnergyLoss:
         if not terms:
             return np.zeros(0), []
         with np.errstate(all="ignore"):
-            nodes = self.node_vectors(terms)
-            finite = np.all(np.isfinite(nodes), axis=1)
+            nodes, finite = self.node_vectors(terms, with_check=True)
             nodes[~finite] = 0.0
             Z = nodes @ self.RA.T  # (T, rows)
         losses, coefs = _solve_candidates(np.ascontiguousarray(Z), self.Rb, offsets, finite)
@@ -119,11 +141,14 @@ class EnergyLoss:
         candidates give a large constant residual.
         """
         with np.errstate(all="ignore"):
-            nodes = self.node_vectors(terms)
+            nodes, ok = self.node_vectors(terms, with_check=True)
             Z = nodes @ self.RA.T
-        if not np.all(np.isfinite(Z)):
+        if not (np.all(ok) and np.all(np.isfinite(Z))):
             return np.full(len(self.Rb), 1e3 * np.sqrt(self.baseline + 1e-300)), None
-        a, *_ = np.linalg.lstsq(Z.T, self.Rb, rcond=None)
+        norms = np.linalg.norm(Z, axis=1)
+        norms[norms == 0] = 1.0
+        a, *_ = np.linalg.lstsq(Z.T / norms, self.Rb, rcond=None)
+        a = a / norms
         return Z.T @ a - self.Rb, a
 
 
@@ -145,14 +170,23 @@ def _solve_candidates(Z, Rb, offsets, finite):
             continue
         K = hi - lo
         A = np.empty((rows, K))
+        norms = np.empty(K)
         for t in range(K):
+            norm = 0.0
             for i in range(rows):
                 A[i, t] = Z[lo + t, i]
-        if not np.all(np.isfinite(A)):
+                norm += Z[lo + t, i] * Z[lo + t, i]
+            norms[t] = np.sqrt(norm) if norm > 0 else 1.0
+        if not np.all(np.isfinite(A)) or not np.all(np.isfinite(norms)):
             losses[c] = np.inf
             continue
+        for t in range(K):  # unit columns: terms of very different size are all resolved
+            for i in range(rows):
+                A[i, t] /= norms[t]
         a = np.linalg.lstsq(A, Rb, 1e-13)[0]
         res = A @ a - Rb
+        for t in range(K):
+            a[t] /= norms[t]
         loss = 0.0
         for i in range(rows):
             loss += res[i] * res[i]

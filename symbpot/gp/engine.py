@@ -44,6 +44,7 @@ class SearchConfig:
     crossover_prob: float = 0.5
     fresh_fraction: float = 0.1
     refine_per_generation: int = 3
+    refine_share: float = 0.25
     refine_max_constants: int = 8
     prune_per_generation: int = 10
     operators: tuple = DEFAULT_OPERATORS
@@ -130,6 +131,7 @@ class Search:
         self.evaluations = 0
         self.generation = 0
         self.elapsed = 0.0
+        self.refine_seconds = 0.0
 
     # --- scoring ------------------------------------------------------------------
     @staticmethod
@@ -273,10 +275,14 @@ class Search:
             return True
         return False
 
+    def _now(self) -> float:
+        """Seconds of search so far (over all calls of :meth:`run`)."""
+        return self.elapsed + time.perf_counter() - self._start
+
     def run(self) -> HallOfFame:
         """Evolve until the generation count, time limit or target loss is reached."""
         cfg = self.config
-        start = time.perf_counter()
+        start = self._start = time.perf_counter()
         with deap_random(self.rng):
             population = self._fresh(cfg.population)
             self._score(population)
@@ -315,8 +321,13 @@ class Search:
         self._refined_trees = []
         ranked = sorted((c for c in new if c.valid and c.key not in self.refined), key=lambda c: c.loss)
         for cand in ranked[: self.config.refine_per_generation]:
+            # constant refinement gets at most refine_share of the search time
+            if self.refine_seconds > self.config.refine_share * max(self._now(), 1e-3):
+                break
+            t0 = time.perf_counter()
             self.refined.add(cand.key)
             tree = self._refine(cand)
+            self.refine_seconds += time.perf_counter() - t0
             if tree is not None:
                 self._refined_trees.append(tree)
         if self._refined_trees:

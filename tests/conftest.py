@@ -1,0 +1,30 @@
+"""Shared fixtures: tiny data sets made with ASE (tests never need ../shared)."""
+import pytest
+
+from symbpot import Dataset
+from symbpot.demo import DEMO_EPSILON, DEMO_SIGMA, lj_frames
+
+SIGMA = DEMO_SIGMA
+EPSILON = DEMO_EPSILON
+LJ_CUTOFF = 2.5 * DEMO_SIGMA
+
+
+@pytest.fixture(scope="session")
+def lj_frames_small():
+    """50 periodic LJ configurations (fcc, bcc, sc, hcp; 8-64 atoms; rattled)."""
+    return lj_frames(50, seed=11)
+
+
+@pytest.fixture(scope="session")
+def lj_dataset(lj_frames_small):
+    return Dataset.from_frames(lj_frames_small, LJ_CUTOFF)
+
+
+@pytest.fixture()
+def lj_file(tmp_path, lj_frames_small):
+    """The small LJ set written as extended XYZ."""
+    import ase.io
+
+    path = tmp_path / "lj.extxyz"
+    ase.io.write(path, lj_frames_small[:30], format="extxyz")
+    return path
