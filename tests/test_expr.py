@@ -431,7 +431,7 @@ def test_from_prefix_rejects_unknown_and_trailing():
         Program.from_prefix([("r", 0), ("r", 0)])
 
 
-@pytest.mark.xfail(strict=True, reason="from_prefix raises IndexError (not ProgramError) when a node "
+@pytest.mark.xfail(strict=True, raises=IndexError, reason="from_prefix raises IndexError (not ProgramError) when a node "
                                        "list ends before an operator has all its operands")
 @pytest.mark.parametrize("nodes", [[("add", 0), ("r", 0)], [("exp", 0)], []])
 def test_from_prefix_rejects_truncated_node_lists(nodes):

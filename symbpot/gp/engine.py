@@ -28,8 +28,8 @@ from deap import gp, tools
 from scipy.optimize import least_squares
 
 from ..expr import DEFAULT_OPERATORS, Program
-from .primitives import (complexity, constants_of, deap_random, individual, join_terms, primitive_set,
-                         pruned_variants, split_tree_terms, tree_terms, with_constants)
+from .primitives import (complexity, constants_of, deap_random, individual, join_terms, local_variants,
+                         primitive_set, pruned_variants, split_tree_terms, tree_terms, with_constants)
 
 
 @dataclass
@@ -47,6 +47,7 @@ class SearchConfig:
     refine_share: float = 0.25
     refine_max_constants: int = 8
     prune_per_generation: int = 10
+    patience: int = 10
     operators: tuple = DEFAULT_OPERATORS
     target_loss: float | None = None
     seed: int = 0
@@ -132,6 +133,8 @@ class Search:
         self.generation = 0
         self.elapsed = 0.0
         self.refine_seconds = 0.0
+        self.explored: set[str] = set()
+        self.target_reached_at: int | None = None
 
     # --- scoring ------------------------------------------------------------------
     @staticmethod
@@ -272,7 +275,10 @@ class Search:
         if cfg.time_limit is not None and time.perf_counter() - start + self.elapsed >= cfg.time_limit:
             return True
         if cfg.target_loss is not None and self.best_loss() <= cfg.target_loss:
-            return True
+            # keep going a few generations so that the front can simplify what reached the target
+            if self.target_reached_at is None:
+                self.target_reached_at = self.generation
+            return self.generation - self.target_reached_at >= cfg.patience
         return False
 
     def _now(self) -> float:
@@ -294,12 +300,22 @@ class Search:
                 self._score(offspring)
                 new = [self.cache[self.key(t)] for t in offspring if self.key(t) not in before]
                 self._refine_best(new)
-                population = self._select(population + offspring + self._refined_trees, cfg.population)
+                local = self._explore_front()
+                population = self._select(population + offspring + self._refined_trees + local, cfg.population)
                 self.generation += 1
                 self._record(start)
             self.polish()
         self.elapsed += time.perf_counter() - start
         return self.hall
+
+    def _explore_front(self) -> list:
+        """Score the local variants of front members not explored yet (memetic step)."""
+        todo = [c for c in self.hall.front() if c.key not in self.explored]
+        self.explored.update(c.key for c in todo)
+        variants = [v for c in todo for v in local_variants(c.tree, self.pset) if self._within_limits(v)]
+        if variants:
+            self._score(variants)
+        return variants
 
     def polish(self, rounds: int = 6) -> None:
         """Drop dead terms from front members until no removal gives a new front member."""

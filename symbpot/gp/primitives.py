@@ -175,3 +175,25 @@ def pruned_variants(tree, pset) -> list[gp.PrimitiveTree]:
     if len(terms) < 2 or "add" not in pset.mapping:
         return []
     return [join_terms(terms[:k] + terms[k + 1:], pset) for k in range(len(terms))]
+
+
+def local_variants(tree, pset) -> list[gp.PrimitiveTree]:
+    """Small, physically common edits of a tree's terms, for local search around the front.
+
+    For every top-level term T: T^2, T^3, 1/T, T*r and T/r in its place, and T^2 added as a
+    new term. Operators missing from ``pset`` are skipped.
+    """
+    terms = split_tree_terms(tree)
+    m = pset.mapping
+    r = next(t for t in pset.terminals[pset.ret] if isinstance(t.value, str))
+    unary = [m[name] for name in ("square", "cube", "inv") if name in m]
+    binary = [m[name] for name in ("mul", "div") if name in m]
+    out = []
+    for k, term in enumerate(terms):
+        edits = [[op] + term for op in unary] + [[op] + term + [r] for op in binary]
+        for new in edits:
+            out.append(join_terms(terms[:k] + [new] + terms[k + 1:], pset) if len(terms) > 1 or "add" in m
+                       else individual(new))
+        if "square" in m and "add" in m:
+            out.append(join_terms(terms + [[m["square"]] + term], pset))
+    return out
