@@ -1,9 +1,10 @@
 """The sklearn-shaped estimator: ``SymbolicPotential(...).fit(dataset)``.
 
 Rule for ``get_best()`` (documented in the README): among the Pareto front, take the
-simplest member whose energy RMSE (on the validation set if there is one, else on the
-training set; computed exactly, not on the grid) is within ``selection_tolerance``
-(relative, default 5 %) of the most accurate member's, or within 0.001 meV/atom of it.
+simplest member whose loss (on the validation set if there is one, else on the training
+set; computed exactly, not on the grid) has a square root within ``selection_tolerance``
+(relative, default 5 %) of the best member's, or within 1e-6 of it (0.001 meV/atom for an
+energy-only loss). For an energy-only loss sqrt(loss) is the energy RMSE in eV/atom.
 """
 from __future__ import annotations
 
@@ -17,15 +18,17 @@ import numpy as np
 from .data import Dataset
 from .errors import ConfigError
 from .expr import DEFAULT_OPERATORS
-from .fitness import EnergyLoss, energy_errors, fit_reference_energies, structure_pair_energies
-from .fitness.energy import DEFAULT_GRID_SIZE, structure_weights
+from .fitness import PairLoss, energy_errors
+from .fitness.direct import fit_reference_energies, force_stress_errors, structure_pair_energies
+from .fitness.energy import DEFAULT_GRID_SIZE
+from .fitness.exact import ExactLoss
 from .forms.cutoff import DEFAULT_WIDTH, Cutoff
 from .front import FrontTable
 from .gp import Search, SearchConfig, combine_terms
 from .potential import Potential
 
 FORMS = ("pair",)
-ABSOLUTE_TOLERANCE_MEV = 1e-3
+ABSOLUTE_TOLERANCE = 1e-6  # on sqrt(loss): 0.001 meV/atom for an energy-only loss
 
 
 class SymbolicPotential:
@@ -57,7 +60,13 @@ class SymbolicPotential:
     validation_fraction : float
         Fraction of structures held out (random split) when ``fit`` gets no validation set.
     target_rmse : float or None
-        Stop as soon as the training energy RMSE on the grid reaches this (meV/atom).
+        Stop (after ``patience`` more generations) once sqrt(loss) on the grid reaches this
+        in meV/atom (for an energy-only loss, the training energy RMSE).
+    energy_weight, force_weight, stress_weight : float
+        Weights of the energy (eV/atom), force (eV/Å) and stress (GPa) terms of the loss.
+    group_weights : dict or None
+        Per-group structure weights ``{group: weight}`` (groups from the frames' info
+        ``group``, ``config_type`` or ``mlearn_group``); other groups weigh 1.
     selection_tolerance : float
         Relative tolerance of the ``get_best`` rule.
     progress : callable, bool or None
@@ -70,7 +79,9 @@ class SymbolicPotential:
                  grid_size: int = DEFAULT_GRID_SIZE, max_size: int = 30, max_depth: int = 8,
                  operators=DEFAULT_OPERATORS, validation_fraction: float = 0.0,
                  target_rmse: float | None = None, selection_tolerance: float = 0.05,
-                 refine_per_generation: int = 3, progress: Callable | bool | None = None):
+                 refine_per_generation: int = 3, energy_weight: float = 1.0, force_weight: float = 0.0,
+                 stress_weight: float = 0.0, group_weights: dict | None = None,
+                 progress: Callable | bool | None = None):
         self.form = form
         self.seed = seed
         self.time_limit = time_limit
@@ -87,13 +98,18 @@ class SymbolicPotential:
         self.target_rmse = target_rmse
         self.selection_tolerance = selection_tolerance
         self.refine_per_generation = refine_per_generation
+        self.energy_weight = energy_weight
+        self.force_weight = force_weight
+        self.stress_weight = stress_weight
+        self.group_weights = group_weights
         self.progress = progress
 
     def get_params(self) -> dict:
         return {k: getattr(self, k) for k in (
             "form", "seed", "time_limit", "generations", "population", "cutoff", "cutoff_style",
             "cutoff_width", "grid_size", "max_size", "max_depth", "operators", "validation_fraction",
-            "target_rmse", "selection_tolerance", "refine_per_generation")}
+            "target_rmse", "selection_tolerance", "refine_per_generation", "energy_weight", "force_weight",
+            "stress_weight", "group_weights")}
 
     # --- checks -------------------------------------------------------------------
     def _check(self, dataset: Dataset) -> Cutoff:
@@ -105,6 +121,14 @@ class SymbolicPotential:
             raise ConfigError(f"generations must be >= 0, got {self.generations}")
         if self.time_limit is None and self.generations is None and self.target_rmse is None:
             raise ConfigError("give a time limit, a number of generations or a target RMSE")
+        for name in ("energy_weight", "force_weight", "stress_weight"):
+            value = getattr(self, name)
+            if not (np.isfinite(value) and value >= 0):
+                raise ConfigError(f"{name.replace('_', ' ')} must be a non-negative number, got {value}")
+        if not (self.energy_weight > 0 or (self.force_weight > 0 and dataset.has_forces.any())
+                or (self.stress_weight > 0 and dataset.has_stress.any())):
+            raise ConfigError("the loss has no terms: give a positive weight to energies, or to forces or "
+                              "stresses present in the data")
         if self.population < 4:
             raise ConfigError(f"population must be at least 4, got {self.population}")
         rc = dataset.cutoff if self.cutoff is None else float(self.cutoff)
@@ -117,6 +141,13 @@ class SymbolicPotential:
 
     # --- fitting ------------------------------------------------------------------
     def fit(self, dataset: Dataset, validation: Dataset | None = None) -> "SymbolicPotential":
+        """Search for potentials on ``dataset``; returns self (see :meth:`_fit`)."""
+        from .threads import single_threaded_blas
+
+        with single_threaded_blas():
+            return self._fit(dataset, validation)
+
+    def _fit(self, dataset: Dataset, validation: Dataset | None = None) -> "SymbolicPotential":
         """Search for potentials on ``dataset``; returns self.
 
         Fitted attributes: ``front_`` (list of Potential, by complexity), ``equations_``
@@ -127,7 +158,8 @@ class SymbolicPotential:
         train = dataset
         if validation is None and self.validation_fraction:
             train, validation = dataset.split(self.validation_fraction, self.seed)
-        loss_model = EnergyLoss(train, cutoff, self.grid_size)
+        weights = self._structure_weights(train)
+        loss_model = PairLoss(train, cutoff, self.grid_size, weights=weights, **self._loss_weights())
         target_loss = None if self.target_rmse is None else (self.target_rmse / 1000.0) ** 2
         config = SearchConfig(population=self.population, generations=self.generations,
                               time_limit=self.time_limit, max_size=self.max_size, max_depth=self.max_depth,
@@ -145,47 +177,52 @@ class SymbolicPotential:
         self.cutoff_ = cutoff
         self.train_ = train
         self.validation_ = validation
-        self.front_ = [self._finalise(c, train, validation, cutoff) for c in front]
+        exact_train = ExactLoss(train, cutoff, weights, **self._loss_weights())
+        exact_val = None if validation is None else ExactLoss(
+            validation, cutoff, self._structure_weights(validation), **self._loss_weights())
+        self.front_ = [self._finalise(c, exact_train, exact_val) for c in front]
         self.equations_ = FrontTable.from_potentials(self.front_, [c.loss for c in front])
         self.best_index_ = self._best_index()
         self.fit_time_ = time.perf_counter() - start
         return self
 
-    def _finalise(self, cand, train, validation, cutoff) -> Potential:
-        """Exact outer coefficients and reference energies for a front member."""
-        w = structure_weights(train)
-        scale = np.sqrt(w) / train.n_atoms
-        term_energies = np.column_stack([
-            structure_pair_energies(combine_terms([t], [1.0]), cutoff, train) for t in cand.terms])
-        counts = train.species_counts.astype(float)
-        design = scale[:, None] * np.hstack([term_energies, counts])
-        coef = cand.coefficients
-        if np.all(np.isfinite(design)):
-            solution, *_ = np.linalg.lstsq(design, scale * train.energies, rcond=None)
-            if np.all(np.isfinite(solution)):
-                coef = solution[: len(cand.terms)]
+    def _loss_weights(self) -> dict:
+        return {"energy_weight": self.energy_weight, "force_weight": self.force_weight,
+                "stress_weight": self.stress_weight}
+
+    def _structure_weights(self, dataset: Dataset):
+        if not self.group_weights:
+            return None
+        return np.array([float(self.group_weights.get(g, 1.0)) for g in dataset.groups])
+
+    def _finalise(self, cand, exact_train: ExactLoss, exact_val: ExactLoss | None) -> Potential:
+        """Exact outer coefficients, reference energies and metrics for a front member."""
+        train = exact_train.dataset
+        coef, _, _ = exact_train.fit_linear(cand.terms, train.species)
+        if coef is None or not np.all(np.isfinite(coef)):
+            coef = cand.coefficients
         pair = combine_terms(cand.terms, coef)
-        e_pair = structure_pair_energies(pair, cutoff, train)
-        refs = fit_reference_energies(e_pair, train, train.species)
-        potential = Potential(pair, cutoff, dict(zip(train.species, map(float, refs))),
+        # reference energies enter the energies only: fit them there (also when w_E is 0)
+        e_pair = structure_pair_energies(pair, exact_train.cutoff, train)
+        refs = fit_reference_energies(e_pair, train, train.species, self._structure_weights(train))
+        potential = Potential(pair, exact_train.cutoff, dict(zip(train.species, map(float, refs))),
                               complexity=int(cand.complexity))
-        metrics = {"train": energy_errors(potential.predict_energies(train), train)}
-        if validation is not None:
-            metrics["validation"] = energy_errors(potential.predict_energies(validation), validation)
-        # flat keys of the set best is judged on
-        judged = metrics.get("validation", metrics["train"])
-        potential.metrics = {"energy_rmse_meV_per_atom": judged["energy_rmse_meV_per_atom"],
-                             "energy_mae_meV_per_atom": judged["energy_mae_meV_per_atom"],
-                             "judged_on": "validation" if validation is not None else "train", **metrics}
+        metrics = {"train": evaluate_metrics(potential, train), "loss": {"train": exact_train.loss(potential)}}
+        if exact_val is not None:
+            metrics["validation"] = evaluate_metrics(potential, exact_val.dataset)
+            metrics["loss"]["validation"] = exact_val.loss(potential)
+        judged = "validation" if exact_val is not None else "train"
+        potential.metrics = {**{k: v for k, v in metrics[judged].items() if k != "n_structures"},
+                             "judged_on": judged, **metrics}
         return potential
 
     def _best_index(self) -> int:
-        rmse = np.array([p.metrics["energy_rmse_meV_per_atom"] for p in self.front_])
-        if len(rmse) == 0:
+        if not self.front_:
             raise ConfigError("the search found no valid potential (try a longer time limit)")
-        rmse = np.where(np.isfinite(rmse), rmse, np.inf)
-        best = rmse.min()
-        ok = rmse <= best * (1 + self.selection_tolerance) + ABSOLUTE_TOLERANCE_MEV
+        judged = self.front_[0].metrics["judged_on"]
+        loss = np.array([p.metrics["loss"][judged] for p in self.front_])
+        root = np.sqrt(np.where(np.isfinite(loss), loss, np.inf))
+        ok = root <= root.min() * (1 + self.selection_tolerance) + ABSOLUTE_TOLERANCE
         return int(np.flatnonzero(ok)[0])
 
     def get_best(self) -> Potential:
@@ -202,6 +239,12 @@ class SymbolicPotential:
     def _require_fitted(self):
         if not hasattr(self, "front_"):
             raise ConfigError("call fit() first")
+
+
+def evaluate_metrics(potential: Potential, dataset: Dataset) -> dict:
+    """Energy errors (meV/atom), and force (eV/Å) and stress (GPa) errors where the data has them."""
+    energies, forces, stress = potential.predict(dataset)
+    return {**energy_errors(energies, dataset), **force_stress_errors(forces, stress, dataset)}
 
 
 class ProgressPrinter:

@@ -108,6 +108,21 @@ class Potential:
         counts = np.array([[symbols.count(s) for s in species]])
         return pair + float(self._reference_sum(counts, species)[0])
 
+    def calculator(self):
+        """An ASE calculator (energy, energies, forces, stress) for this potential."""
+        from .calculator import SymbpotCalculator
+
+        return SymbpotCalculator(self)
+
+    to_calculator = calculator
+
+    def predict(self, dataset):
+        """Energies (S,), forces (N_total, 3) and stresses (S, 6) of a :class:`Dataset`."""
+        from .fitness.direct import forces_and_stress
+
+        forces, stress = forces_and_stress(self.pair, self.cutoff, dataset)
+        return self.predict_energies(dataset), forces, stress
+
     # --- (de)serialisation ----------------------------------------------------------
     def to_dict(self) -> dict:
         return {

@@ -33,13 +33,62 @@ def check_cutoff(cutoff) -> float:
 
 def read_energy(atoms, key: str):
     """The energy stored under ``key`` (info or attached calculator), or ``None``."""
-    if key in atoms.info:
+    return _read(atoms, key, "info")
+
+
+def _read(atoms, key: str, where: str):
+    store = atoms.info if where == "info" else atoms.arrays
+    if key in store:
+        return store[key]
+    if where == "arrays" and key in atoms.info:
         return atoms.info[key]
-    calc = atoms.calc
-    results = getattr(calc, "results", None) or {}
-    if key in results:
-        return results[key]
-    return None
+    results = getattr(atoms.calc, "results", None) or {}
+    return results.get(key)
+
+
+def read_forces(atoms, key: str, source: str):
+    """Forces (N, 3) under ``key`` (arrays or calculator), or ``None``; non-finite -> DataError."""
+    if not key:
+        return None
+    forces = _read(atoms, key, "arrays")
+    if forces is None:
+        return None
+    forces = np.asarray(forces, dtype=float)
+    if forces.shape != (len(atoms), 3):
+        raise DataError(f"{source}: forces under {key!r} have shape {forces.shape}, expected ({len(atoms)}, 3)")
+    if not np.all(np.isfinite(forces)):
+        raise DataError(f"{source}: forces under {key!r} are not all finite")
+    return forces
+
+
+def read_stress(atoms, key: str, source: str):
+    """Stress in ASE's Voigt order (xx, yy, zz, yz, xz, xy), eV/Å^3, or ``None``."""
+    if not key:
+        return None
+    stress = _read(atoms, key, "info")
+    if stress is None:
+        return None
+    stress = np.asarray(stress, dtype=float)
+    if stress.shape == (3, 3):
+        stress = stress[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
+    if stress.shape != (6,):
+        raise DataError(f"{source}: stress under {key!r} has shape {stress.shape}, expected (6,) or (3, 3)")
+    if not np.all(np.isfinite(stress)):
+        raise DataError(f"{source}: stress under {key!r} is not all finite")
+    if not all(atoms.pbc) or atoms.cell.volume <= 0:
+        return None  # a stress needs a periodic cell with a volume
+    return stress
+
+
+GROUP_KEYS = ("group", "config_type", "mlearn_group")
+
+
+def read_group(atoms, key: str | None) -> str:
+    keys = (key,) if key else GROUP_KEYS
+    for k in keys:
+        if k in atoms.info:
+            return str(atoms.info[k])
+    return "default"
 
 
 @dataclass
@@ -60,6 +109,13 @@ class Dataset:
     pair_vector : (P, 3) float array, r_j - r_i (with the periodic shift)
     pair_structure : (P,) int array, structure index of each pair
     sources : list of str, "file:index" of each frame (for messages)
+    forces : (N_total, 3) float array (zeros where a structure has none), eV/Å
+    has_forces : (S,) bool array
+    stress : (S, 6) float array, ASE Voigt order and sign (eV/Å^3; zeros where absent)
+    has_stress : (S,) bool array (only periodic cells with a stress)
+    volume : (S,) float array, cell volume in Å^3 (0 for non-periodic)
+    groups : list of str, the group of each structure (info "group", "config_type" or
+        "mlearn_group"; "default" otherwise) for per-group weights and errors
     """
 
     frames: list
@@ -76,6 +132,12 @@ class Dataset:
     pair_vector: np.ndarray
     pair_structure: np.ndarray
     sources: list
+    forces: np.ndarray = None
+    has_forces: np.ndarray = None
+    stress: np.ndarray = None
+    has_stress: np.ndarray = None
+    volume: np.ndarray = None
+    groups: list = None
     skipped: list = field(default_factory=list)
 
     # --- construction -------------------------------------------------------------
@@ -87,8 +149,14 @@ class Dataset:
         energy_key: str = "energy",
         index: str = ":",
         skip_bad_frames: bool = False,
+        forces_key: str | None = "forces",
+        stress_key: str | None = "stress",
+        group_key: str | None = None,
     ) -> "Dataset":
         """Read one or several files (any format ASE reads) and pack them.
+
+        Forces and stresses are read where present (``forces_key`` / ``stress_key``;
+        ``None`` ignores them); structures without them simply lack those targets.
 
         Raises
         ------
@@ -124,7 +192,8 @@ class Dataset:
             frames.extend(read)
             sources.extend(f"{path}:{k}" for k in range(len(read)))
         return cls.from_frames(frames, cutoff, energy_key=energy_key, sources=sources,
-                               skip_bad_frames=skip_bad_frames)
+                               skip_bad_frames=skip_bad_frames, forces_key=forces_key, stress_key=stress_key,
+                               group_key=group_key)
 
     @classmethod
     def from_frames(
@@ -134,6 +203,9 @@ class Dataset:
         energy_key: str = "energy",
         sources: Sequence[str] | None = None,
         skip_bad_frames: bool = False,
+        forces_key: str | None = "forces",
+        stress_key: str | None = "stress",
+        group_key: str | None = None,
     ) -> "Dataset":
         """Pack a list of ``ase.Atoms`` whose energies are under ``energy_key``."""
         from ase.neighborlist import neighbor_list
@@ -145,11 +217,14 @@ class Dataset:
         if not frames:
             raise DataError("no configurations given")
         kept, kept_sources, energies = [], [], []
+        targets = []
         pairs = []
         skipped = []
         for atoms, source in zip(frames, sources):
             try:
                 energy = cls._check_frame(atoms, source, energy_key)
+                target = (read_forces(atoms, forces_key, source), read_stress(atoms, stress_key, source),
+                          read_group(atoms, group_key))
                 i, j, d, vec = neighbor_list("ijdD", atoms, cutoff)
                 if len(d) and d.min() < MIN_DISTANCE:
                     raise DataError(
@@ -162,10 +237,11 @@ class Dataset:
             kept.append(atoms)
             kept_sources.append(source)
             energies.append(energy)
+            targets.append(target)
             pairs.append((i, j, d, vec))
         if not kept:
             raise DataError(f"no usable configurations ({len(skipped)} skipped: {skipped[0]})")
-        dataset = cls._pack(kept, np.array(energies, dtype=float), cutoff, pairs, kept_sources)
+        dataset = cls._pack(kept, np.array(energies, dtype=float), cutoff, pairs, kept_sources, targets)
         dataset.skipped = skipped
         if len(dataset.pair_distance) == 0:
             raise DataError(f"no atom pairs within the cutoff of {cutoff} Å in any configuration")
@@ -189,7 +265,7 @@ class Dataset:
         return energy
 
     @classmethod
-    def _pack(cls, frames, energies, cutoff, pairs, sources) -> "Dataset":
+    def _pack(cls, frames, energies, cutoff, pairs, sources, targets) -> "Dataset":
         n_atoms = np.array([len(a) for a in frames], dtype=np.int64)
         atom_offsets = np.concatenate([[0], np.cumsum(n_atoms)]).astype(np.int64)
         n_pairs = np.array([len(p[2]) for p in pairs], dtype=np.int64)
@@ -210,13 +286,22 @@ class Dataset:
             distance = np.zeros(0)
             vector = np.zeros((0, 3))
         structure = np.repeat(np.arange(len(frames), dtype=np.int64), n_pairs)
+        forces = np.zeros((int(atom_offsets[-1]), 3))
+        has_forces = np.array([t[0] is not None for t in targets], dtype=bool)
+        for s, t in enumerate(targets):
+            if t[0] is not None:
+                forces[atom_offsets[s]:atom_offsets[s + 1]] = t[0]
+        has_stress = np.array([t[1] is not None for t in targets], dtype=bool)
+        stress = np.array([t[1] if t[1] is not None else np.zeros(6) for t in targets]).reshape(-1, 6)
+        volume = np.array([a.cell.volume if all(a.pbc) else 0.0 for a in frames], dtype=float)
         return cls(
             frames=list(frames), energies=np.asarray(energies, dtype=float), cutoff=float(cutoff),
             species=species, species_counts=counts, n_atoms=n_atoms, atom_offsets=atom_offsets,
             pair_offsets=pair_offsets, pair_i=pair_i.astype(np.int64), pair_j=pair_j.astype(np.int64),
             pair_distance=np.ascontiguousarray(distance, dtype=float),
             pair_vector=np.ascontiguousarray(vector, dtype=float), pair_structure=structure,
-            sources=list(sources),
+            sources=list(sources), forces=forces, has_forces=has_forces, stress=stress, has_stress=has_stress,
+            volume=volume, groups=[t[2] for t in targets],
         )
 
     # --- views --------------------------------------------------------------------
@@ -234,14 +319,16 @@ class Dataset:
     def subset(self, indices) -> "Dataset":
         """A dataset of the structures ``indices`` (pairs are re-used, not rebuilt)."""
         indices = np.asarray(indices, dtype=np.int64)
-        pairs = []
+        pairs, targets = [], []
         for s in indices:
             lo, hi = self.pair_offsets[s], self.pair_offsets[s + 1]
             base = self.atom_offsets[s]
             pairs.append((self.pair_i[lo:hi] - base, self.pair_j[lo:hi] - base,
                           self.pair_distance[lo:hi], self.pair_vector[lo:hi]))
+            targets.append((self.forces[base:self.atom_offsets[s + 1]] if self.has_forces[s] else None,
+                            self.stress[s] if self.has_stress[s] else None, self.groups[s]))
         return Dataset._pack([self.frames[s] for s in indices], self.energies[indices], self.cutoff,
-                             pairs, [self.sources[s] for s in indices])
+                             pairs, [self.sources[s] for s in indices], targets)
 
     def split(self, validation_fraction: float, seed: int = 0):
         """Random split into ``(train, validation)``; validation gets at least one structure."""

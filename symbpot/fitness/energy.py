@@ -1,15 +1,19 @@
-"""Energy loss by grid contraction, with reference energies and outer coefficients solved in closed form.
+"""Loss by grid contraction, with reference energies and outer coefficients solved in closed form.
 
-The loss of a pair potential U on a data set is the weighted mean squared per-atom
-energy error,
+The loss of a pair potential U on a data set (structure weights w_s, sum 1) is
 
-    L = sum_s w_s ((E_pair,s + n_s . e - E_s) / N_s)^2,   sum_s w_s = 1,
+    L = w_E sum_s w_s ((E_pair,s + n_s . e - E_s) / N_s)^2                  (eV/atom)^2
+      + w_F sum_{s with forces} w_s |F_s - F_s^DFT|^2 / sum w_s 3 N_s      (eV/Å)^2
+      + w_S sum_{s with stress} w_s |S_s - S_s^DFT|^2 / sum w_s 6          (GPa)^2
 
-minimised over the per-species reference energies e. E_pair is linear in the node
-vector u = [U(x_k); U'(x_k)] (see :mod:`symbpot.fitness.grid`): E_pair = C u. We scale
-rows by sqrt(w_s)/N_s, project out the span of the species-count columns (which solves
-for e exactly), and keep only the triangular factor R of the QR decomposition of
-[A | b]. Then L(u) = ||R_A u - R_b||^2 exactly, with R_A of at most 2G + 1 rows.
+minimised over the per-species reference energies e (which enter energies only).
+Energies, forces and virial stresses are all linear in the node vector
+u = [U(x_k); U'(x_k)] (see :mod:`symbpot.fitness.grid`). For the energy block we scale
+rows, project out the span of the species-count columns (which solves for e exactly)
+and keep the triangular factor of its QR decomposition; the force block (3 rows per
+atom) is accumulated chunk by chunk as a Gram matrix and replaced by its square-root
+factor; the stress block is small. Stacking the three and taking one more QR gives R
+with L(u) = ||R_A u - R_b||^2 exactly and at most 2G + 1 rows, whatever the data size.
 
 A candidate is a sum of terms with free outer coefficients, U = sum_k a_k T_k. Its
 loss is a small linear least-squares problem in a, solved per candidate; a whole
@@ -49,8 +53,18 @@ def species_projector(rows_scale: np.ndarray, species_counts: np.ndarray) -> np.
     return U[:, keep]
 
 
-class EnergyLoss:
-    """Fast energy loss of pair candidates on one data set.
+EV_PER_A3_IN_GPA = 160.21766208
+
+
+def psd_factor(gram: np.ndarray) -> np.ndarray:
+    """F with F.T @ F == gram for a symmetric positive semi-definite matrix."""
+    lam, vec = np.linalg.eigh(0.5 * (gram + gram.T))
+    keep = lam > lam.max() * 1e-15 if lam.max() > 0 else lam > 0
+    return np.sqrt(lam[keep])[:, None] * vec[:, keep].T
+
+
+class PairLoss:
+    """Fast loss of pair candidates on one data set (energies, forces, stresses).
 
     Parameters
     ----------
@@ -59,26 +73,113 @@ class EnergyLoss:
     grid_size : int
         Number of radial nodes G.
     weights : array, optional
-        Per-structure weights.
+        Per-structure weights (e.g. from per-group weights).
+    energy_weight, force_weight, stress_weight : float
+        Weights w_E, w_F, w_S of the three terms (see the module docstring).
+    chunk_atoms : int
+        Atoms per chunk when the force Gram matrix is accumulated (bounds memory).
     """
 
-    def __init__(self, dataset: Dataset, cutoff: Cutoff, grid_size: int = DEFAULT_GRID_SIZE, weights=None):
+    def __init__(self, dataset: Dataset, cutoff: Cutoff, grid_size: int = DEFAULT_GRID_SIZE, weights=None,
+                 energy_weight: float = 1.0, force_weight: float = 0.0, stress_weight: float = 0.0,
+                 chunk_atoms: int = 4000):
         self.cutoff = cutoff
         self.grid = RadialGrid.for_distances(dataset.pair_distance, cutoff.radius, grid_size)
+        self.weights = {"energy": float(energy_weight), "force": float(force_weight),
+                        "stress": float(stress_weight)}
         w = structure_weights(dataset, weights)
-        scale = np.sqrt(w) / dataset.n_atoms
-        C = self.grid.contract(dataset.pair_distance, dataset.pair_structure, len(dataset), 0.5)
-        A = scale[:, None] * C
-        b = scale * dataset.energies
-        Q = species_projector(scale, dataset.species_counts)
-        A -= Q @ (Q.T @ A)
-        b = b - Q @ (Q.T @ b)
-        R = np.linalg.qr(np.column_stack([A, b]), mode="r")
+        blocks = []
+        if energy_weight > 0:
+            scale = np.sqrt(energy_weight * w) / dataset.n_atoms
+            C = self.grid.contract(dataset.pair_distance, dataset.pair_structure, len(dataset), 0.5)
+            A = scale[:, None] * C
+            b = scale * dataset.energies
+            Q = species_projector(scale, dataset.species_counts)
+            A -= Q @ (Q.T @ A)
+            b = b - Q @ (Q.T @ b)
+            blocks.append(np.linalg.qr(np.column_stack([A, b]), mode="r"))
+        if force_weight > 0 and dataset.has_forces.any():
+            blocks.append(psd_factor(self._force_gram(dataset, w, force_weight, chunk_atoms)))
+        if stress_weight > 0 and dataset.has_stress.any():
+            blocks.append(self._stress_block(dataset, w, stress_weight))
+        if not blocks:
+            raise ValueError("the loss has no terms: give a positive weight to a target present in the data")
+        R = np.linalg.qr(np.vstack(blocks), mode="r") if len(blocks) > 1 else blocks[0]
         self.RA = np.ascontiguousarray(R[:, :-1])
         self.Rb = np.ascontiguousarray(R[:, -1])
         #: loss of the zero potential (the variance left after reference energies)
         self.baseline = float(self.Rb @ self.Rb)
         self._midpoints = 0.5 * (self.grid.x[1:] + self.grid.x[:-1])
+
+    # --- force and stress blocks ------------------------------------------------------
+    def _pair_slope_rows(self, dataset: Dataset, lo: int, hi: int):
+        """For pairs lo:hi: Hermite slope weights, interval index and D/r (pairs x 3)."""
+        r = dataset.pair_distance[lo:hi]
+        k, weights = self.grid.hermite_slope_weights(r)
+        direction = dataset.pair_vector[lo:hi] / r[:, None]
+        return k, weights, direction
+
+    def _force_gram(self, dataset: Dataset, w: np.ndarray, force_weight: float, chunk_atoms: int) -> np.ndarray:
+        """Gram matrix of the scaled force rows [A_F | f] (2G+1 square), accumulated by chunks."""
+        G = self.grid.size
+        ncol = 2 * G + 1
+        with_forces = np.flatnonzero(dataset.has_forces)
+        norm = np.sum(w[with_forces] * 3 * dataset.n_atoms[with_forces])
+        gram = np.zeros((ncol, ncol))
+        start = 0
+        while start < len(with_forces):
+            stop = start
+            atoms = 0
+            while stop < len(with_forces) and (atoms == 0 or atoms + dataset.n_atoms[with_forces[stop]] <= chunk_atoms):
+                atoms += dataset.n_atoms[with_forces[stop]]
+                stop += 1
+            block = np.zeros((3 * atoms, ncol))
+            row0 = 0
+            for s in with_forces[start:stop]:
+                a0, a1 = dataset.atom_offsets[s], dataset.atom_offsets[s + 1]
+                lo, hi = dataset.pair_offsets[s], dataset.pair_offsets[s + 1]
+                n = a1 - a0
+                scale = np.sqrt(force_weight * w[s] / norm)
+                k, (wa, wb, wc, wd), direction = self._pair_slope_rows(dataset, lo, hi)
+                local_i = dataset.pair_i[lo:hi] - a0
+                sub = np.zeros(3 * n * ncol)
+                for axis in range(3):
+                    rows = (3 * local_i + axis) * ncol
+                    c = direction[:, axis] * scale
+                    sub += np.bincount(rows + k, weights=c * wa, minlength=sub.size)
+                    sub += np.bincount(rows + G + k, weights=c * wb, minlength=sub.size)
+                    sub += np.bincount(rows + k + 1, weights=c * wc, minlength=sub.size)
+                    sub += np.bincount(rows + G + k + 1, weights=c * wd, minlength=sub.size)
+                sub = sub.reshape(3 * n, ncol)
+                sub[:, -1] = scale * dataset.forces[a0:a1].reshape(-1)
+                block[row0:row0 + 3 * n] = sub
+                row0 += 3 * n
+            gram += block.T @ block
+            start = stop
+        return gram
+
+    def _stress_block(self, dataset: Dataset, w: np.ndarray, stress_weight: float) -> np.ndarray:
+        """Scaled stress rows [A_S | s] in GPa, 6 per structure with a stress."""
+        G = self.grid.size
+        ncol = 2 * G + 1
+        with_stress = np.flatnonzero(dataset.has_stress)
+        norm = np.sum(w[with_stress] * 6)
+        out = np.zeros((6 * len(with_stress), ncol))
+        for row, s in enumerate(with_stress):
+            lo, hi = dataset.pair_offsets[s], dataset.pair_offsets[s + 1]
+            scale = np.sqrt(stress_weight * w[s] / norm) * EV_PER_A3_IN_GPA
+            k, (wa, wb, wc, wd), direction = self._pair_slope_rows(dataset, lo, hi)
+            vec = dataset.pair_vector[lo:hi]
+            for v, (a, b) in enumerate(((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))):
+                c = 0.5 * direction[:, a] * vec[:, b] / dataset.volume[s] * scale
+                line = np.zeros(ncol)
+                line += np.bincount(k, weights=c * wa, minlength=ncol)
+                line += np.bincount(G + k, weights=c * wb, minlength=ncol)
+                line += np.bincount(k + 1, weights=c * wc, minlength=ncol)
+                line += np.bincount(G + k + 1, weights=c * wd, minlength=ncol)
+                line[-1] = scale * dataset.stress[s, v]
+                out[6 * row + v] = line
+        return out
 
     # --- node vectors -------------------------------------------------------------
     def node_vectors(self, programs: Sequence[Program], with_check: bool = False):
@@ -197,3 +298,7 @@ def _solve_candidates(Z, Rb, offsets, finite):
         for t in range(K):
             coefs[lo + t] = a[t]
     return losses, coefs
+
+
+#: the energy-only loss of the first version, kept as a name
+EnergyLoss = PairLoss

@@ -57,6 +57,19 @@ class RadialGrid:
         t3 = t2 * t
         return k, (2 * t3 - 3 * t2 + 1, (t3 - 2 * t2 + t) * h, -2 * t3 + 3 * t2, (t3 - t2) * h)
 
+    def hermite_slope_weights(self, r: np.ndarray):
+        """Interval index and the weights giving dU/dr of the Hermite interpolant.
+
+        dU/dr = w_val_k U_k + w_slope_k U'_k + w_val_k1 U_{k+1} + w_slope_k1 U'_{k+1};
+        its error falls as h^3.
+        """
+        x = self.x
+        k = np.clip(np.searchsorted(x, r, side="right") - 1, 0, len(x) - 2)
+        h = x[k + 1] - x[k]
+        t = (r - x[k]) / h
+        t2 = t * t
+        return k, ((6 * t2 - 6 * t) / h, 3 * t2 - 4 * t + 1, (-6 * t2 + 6 * t) / h, 3 * t2 - 2 * t)
+
     def contract(self, r: np.ndarray, rows: np.ndarray, n_rows: int, factor: float = 1.0) -> np.ndarray:
         """Matrix C (n_rows x 2G) with C @ [U; U'] = factor * sum over pairs of U(r), per row.
 

@@ -1,0 +1,87 @@
+"""The loss computed exactly (direct sums over all pairs), for final coefficients and metrics.
+
+Same definition as :mod:`symbpot.fitness.energy` (the grid version used by the search):
+weighted mean squared per-atom energy error, force component error (eV/Å) and stress
+component error (GPa), with weights w_E, w_F, w_S and per-structure weights.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..data import Dataset
+from ..expr import Program
+from ..forms.cutoff import Cutoff
+from .direct import EV_PER_A3_IN_GPA, forces_and_stress, structure_pair_energies
+from .energy import structure_weights
+
+
+class ExactLoss:
+    """Row scaling of the loss on one data set, and the exact loss of predictions."""
+
+    def __init__(self, dataset: Dataset, cutoff: Cutoff, weights=None, energy_weight: float = 1.0,
+                 force_weight: float = 0.0, stress_weight: float = 0.0):
+        self.dataset = dataset
+        self.cutoff = cutoff
+        w = structure_weights(dataset, weights)
+        self.energy_scale = np.sqrt(energy_weight * w) / dataset.n_atoms
+        self.use_forces = force_weight > 0 and dataset.has_forces.any()
+        self.use_stress = stress_weight > 0 and dataset.has_stress.any()
+        if self.use_forces:
+            atoms_w = np.repeat(np.where(dataset.has_forces, w, 0.0), dataset.n_atoms)
+            norm = np.sum(w[dataset.has_forces] * 3 * dataset.n_atoms[dataset.has_forces])
+            self.force_scale = np.repeat(np.sqrt(force_weight * atoms_w / norm), 3)
+        if self.use_stress:
+            norm = np.sum(w[dataset.has_stress] * 6)
+            sw = np.where(dataset.has_stress, w, 0.0)
+            self.stress_scale = np.repeat(np.sqrt(stress_weight * sw / norm), 6) * EV_PER_A3_IN_GPA
+
+    def _rows(self, energies, forces=None, stress=None) -> np.ndarray:
+        parts = [self.energy_scale * energies]
+        if self.use_forces:
+            parts.append(self.force_scale * forces.reshape(-1))
+        if self.use_stress:
+            parts.append(self.stress_scale * stress.reshape(-1))
+        return np.concatenate(parts)
+
+    def _predict_pair(self, program: Program):
+        e = structure_pair_energies(program, self.cutoff, self.dataset)
+        if self.use_forces or self.use_stress:
+            f, s = forces_and_stress(program, self.cutoff, self.dataset)
+        else:
+            f = s = None
+        return e, f, s
+
+    def target(self) -> np.ndarray:
+        d = self.dataset
+        return self._rows(d.energies, d.forces, d.stress)
+
+    def fit_linear(self, terms, species):
+        """Outer coefficients of ``terms`` and reference energies minimising the exact loss.
+
+        Returns ``(coefficients, reference_energies, loss)``; ``None`` for the first two if
+        a term is not finite on the data.
+        """
+        from ..gp.engine import combine_terms
+
+        columns = [self._rows(*self._predict_pair(combine_terms([t], [1.0]))) for t in terms]
+        counts = self.dataset.species_counts_for(species).astype(float)
+        zeros_f = np.zeros_like(self.dataset.forces)
+        zeros_s = np.zeros_like(self.dataset.stress)
+        columns += [self._rows(counts[:, k], zeros_f, zeros_s) for k in range(counts.shape[1])]
+        design = np.column_stack(columns)
+        if not np.all(np.isfinite(design)):
+            return None, None, np.inf
+        norms = np.linalg.norm(design, axis=0)
+        norms[norms == 0] = 1.0
+        target = self.target()
+        solution, *_ = np.linalg.lstsq(design / norms, target, rcond=None)
+        solution /= norms
+        residual = design @ solution - target
+        return solution[: len(terms)], solution[len(terms):], float(residual @ residual)
+
+    def loss(self, potential) -> float:
+        """Exact loss of a potential (its own reference energies) on this data set."""
+        energies, forces, stress = potential.predict(self.dataset)
+        residual = self._rows(energies, forces, stress) - self.target()
+        value = float(residual @ residual)
+        return value if np.isfinite(value) else np.inf
