@@ -55,8 +55,17 @@ def build_parser() -> argparse.ArgumentParser:
                     help="cutoff treatment (default smooth; hard for --demo lj, whose labels are truncated)")
     ev.add_argument("--cutoff-width", type=_positive_float, default=1.0,
                     help="width of the smoothing window in Å (default 1.0)")
-    ev.add_argument("--energy-key", default="energy", help="key of the total energy in the data (default energy)")
-    ev.add_argument("--index", default=":", help="frames to read from each file, ASE syntax (default ':')")
+    _data_keys(ev)
+    ev.add_argument("--test", nargs="+", default=None, metavar="DATA",
+                    help="separate test data: errors reported in best.json, pareto and the report")
+    ev.add_argument("--energy-weight", type=_non_negative_float, default=1.0,
+                    help="weight of the per-atom energy term, (eV/atom)^2 (default 1)")
+    ev.add_argument("--force-weight", type=_non_negative_float, default=0.0,
+                    help="weight of the force term, (eV/Å)^2 (default 0: energies only)")
+    ev.add_argument("--stress-weight", type=_non_negative_float, default=0.0,
+                    help="weight of the stress term, GPa^2 (default 0)")
+    ev.add_argument("--group-weights", type=_group_weights, default=None, metavar="G=W,...",
+                    help="per-group structure weights, e.g. Elastic=2,Surface=0.5")
     ev.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default 0)")
     ev.add_argument("--time-limit", type=_positive_float, default=60.0, help="seconds (default 60)")
     ev.add_argument("--generations", type=_non_negative_int, default=None, help="maximum generations")
@@ -69,7 +78,54 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--max-size", type=_non_negative_int, default=30, help="maximum tree size (default 30)")
     ev.add_argument("--out", default=None, help="run folder (default runs/<name>-<date>); never overwritten")
     ev.add_argument("--quiet", action="store_true", help="no progress display")
+    ev.add_argument("--no-report", action="store_true", help="do not write the report pictures and HTML")
+
+    va = sub.add_parser("validate", help="errors of a potential on data, overall and per group")
+    va.add_argument("potential", help="a run folder or a best.json")
+    va.add_argument("data", nargs="+", help="data files")
+    _data_keys(va)
+    va.add_argument("--json", action="store_true", help="print the metrics as one JSON object (last line)")
+
+    re_ = sub.add_parser("report", help="(re)write the pictures and report.html of a run folder")
+    re_.add_argument("run", help="run folder")
     return parser
+
+
+def _data_keys(p) -> None:
+    p.add_argument("--energy-key", default="energy", help="key of the total energy in the data (default energy)")
+    p.add_argument("--forces-key", default="forces", help="key of the forces (default forces)")
+    p.add_argument("--stress-key", default="stress", help="key of the stress, ASE convention (default stress)")
+    p.add_argument("--group-key", default=None,
+                   help="info key of the structure group (default: group, config_type or mlearn_group)")
+    p.add_argument("--index", default=":", help="frames to read from each file, ASE syntax (default ':')")
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative number, got {text!r}")
+    return value
+
+
+def _group_weights(text: str) -> dict:
+    out = {}
+    for item in text.split(","):
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise argparse.ArgumentTypeError(f"expected GROUP=WEIGHT, got {item!r}")
+        out[name.strip()] = _non_negative_float(value)
+    return out
+
+
+def _read(paths, cutoff, args):
+    from .data import Dataset
+
+    return Dataset.from_file(paths, cutoff=cutoff, energy_key=args.energy_key, index=args.index,
+                             forces_key=args.forces_key or None, stress_key=args.stress_key or None,
+                             group_key=args.group_key)
 
 
 def _load_data(args):
@@ -87,8 +143,7 @@ def _load_data(args):
         raise ConfigError("no data files given (or use --demo lj)")
     if args.cutoff is None:
         raise ConfigError("--cutoff is required with data files")
-    return (Dataset.from_file(args.data, cutoff=args.cutoff, energy_key=args.energy_key, index=args.index),
-            [os.path.abspath(p) for p in args.data], args.cutoff)
+    return _read(args.data, args.cutoff, args), [os.path.abspath(p) for p in args.data], args.cutoff
 
 
 def cmd_evolve(args) -> int:
@@ -105,16 +160,21 @@ def cmd_evolve(args) -> int:
     out = args.out or default_run_dir("demo-lj" if args.demo else "evolve")
     check_run_dir(out)
     dataset, sources, cutoff = _load_data(args)
+    test = _read(args.test, cutoff, args) if args.test else None
     style = args.cutoff_style or ("hard" if args.demo else "smooth")
     target = args.target_rmse if args.target_rmse is not None else (1e-4 if args.demo else None)
     estimator = SymbolicPotential(form="pair", seed=args.seed, time_limit=args.time_limit,
                                   generations=args.generations, population=args.population, cutoff=cutoff,
                                   cutoff_style=style, cutoff_width=min(args.cutoff_width, cutoff),
                                   grid_size=args.grid_size, max_size=args.max_size,
-                                  validation_fraction=args.validation_fraction, target_rmse=target)
+                                  validation_fraction=args.validation_fraction, target_rmse=target,
+                                  energy_weight=args.energy_weight, force_weight=args.force_weight,
+                                  stress_weight=args.stress_weight, group_weights=args.group_weights)
     create_run_dir(out)
     config = {"command": "evolve", "data": sources, "n_structures": len(dataset), "n_pairs": dataset.n_pairs,
-              "species": list(dataset.species), "energy_key": args.energy_key, "index": args.index,
+              "test_data": [os.path.abspath(p) for p in args.test] if args.test else [],
+              "species": list(dataset.species), "energy_key": args.energy_key, "forces_key": args.forces_key,
+              "stress_key": args.stress_key, "group_key": args.group_key, "index": args.index,
               **estimator.get_params(), "versions": versions(), "symbpot_version": versions()["symbpot"]}
     write_json(os.path.join(out, "config.json"), config)
     printer = None if args.quiet else ProgressPrinter()
@@ -124,12 +184,60 @@ def cmd_evolve(args) -> int:
     estimator.fit(dataset)
     if printer is not None:
         printer.finish()
-    best = write_results(out, estimator)
     pot = estimator.get_best()
+    if test is not None:
+        from .validate import validate
+
+        pot.metrics["test"] = validate(pot, test)
+    best = write_results(out, estimator)
     print(f"best: U(r) = {round_floats(pot.sympy(), 8)}")
     print(f"energy RMSE {best['metrics']['energy_rmse_meV_per_atom']:.4g} meV/atom, "
           f"MAE {best['metrics']['energy_mae_meV_per_atom']:.4g} meV/atom ({best['metrics']['judged_on']})")
+    if test is not None:
+        t = pot.metrics["test"]
+        print(f"test: energy MAE {t['energy_mae_meV_per_atom']:.4g} meV/atom"
+              + (f", force MAE {t['force_mae_eV_per_A']:.4g} eV/Å" if "force_mae_eV_per_A" in t else ""))
     print(f"wrote {out}/best.json, pareto.csv, history.csv, config.json")
+    if not args.no_report:
+        _report(out, estimator.train_, test)
+    return 0
+
+
+def _report(run_dir, train=None, test=None) -> None:
+    """Write the report; a missing matplotlib is reported, not fatal for evolve."""
+    try:
+        from .report import write_report
+    except ImportError:  # report module not available
+        return
+    try:
+        write_report(run_dir, train=train, test=test)
+        print(f"wrote {run_dir}/report.html")
+    except SymbpotError as exc:
+        print(f"symbpot: no report: {exc}", file=sys.stderr)
+
+
+def cmd_validate(args) -> int:
+    import json
+
+    from .potential import Potential
+    from .validate import format_table, validate
+
+    potential = Potential.from_json(args.potential)
+    dataset = _read(args.data, potential.cutoff.radius, args)
+    metrics = validate(potential, dataset)
+    print(format_table(metrics))
+    if args.json:
+        print(json.dumps(metrics))
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .report import write_report
+
+    if not os.path.isdir(args.run):
+        raise SymbpotError(f"{args.run}: no such run folder")
+    paths = write_report(args.run)
+    print(f"wrote {len(paths)} files in {args.run} (report.html)")
     return 0
 
 
@@ -145,7 +253,7 @@ def main(argv=None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
-        return {"evolve": cmd_evolve}[args.command](args)
+        return {"evolve": cmd_evolve, "validate": cmd_validate, "report": cmd_report}[args.command](args)
     except SymbpotError as exc:
         print(f"symbpot: error: {exc}", file=sys.stderr)
         return 2

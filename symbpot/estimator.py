@@ -207,10 +207,13 @@ class SymbolicPotential:
         refs = fit_reference_energies(e_pair, train, train.species, self._structure_weights(train))
         potential = Potential(pair, exact_train.cutoff, dict(zip(train.species, map(float, refs))),
                               complexity=int(cand.complexity))
-        metrics = {"train": evaluate_metrics(potential, train), "loss": {"train": exact_train.loss(potential)}}
+        predictions = potential.predict(train)
+        metrics = {"train": evaluate_metrics(potential, train, predictions),
+                   "loss": {"train": exact_train.loss(potential, predictions)}}
         if exact_val is not None:
-            metrics["validation"] = evaluate_metrics(potential, exact_val.dataset)
-            metrics["loss"]["validation"] = exact_val.loss(potential)
+            predictions = potential.predict(exact_val.dataset)
+            metrics["validation"] = evaluate_metrics(potential, exact_val.dataset, predictions)
+            metrics["loss"]["validation"] = exact_val.loss(potential, predictions)
         judged = "validation" if exact_val is not None else "train"
         potential.metrics = {**{k: v for k, v in metrics[judged].items() if k != "n_structures"},
                              "judged_on": judged, **metrics}
@@ -241,9 +244,9 @@ class SymbolicPotential:
             raise ConfigError("call fit() first")
 
 
-def evaluate_metrics(potential: Potential, dataset: Dataset) -> dict:
+def evaluate_metrics(potential: Potential, dataset: Dataset, predictions=None) -> dict:
     """Energy errors (meV/atom), and force (eV/Å) and stress (GPa) errors where the data has them."""
-    energies, forces, stress = potential.predict(dataset)
+    energies, forces, stress = predictions if predictions is not None else potential.predict(dataset)
     return {**energy_errors(energies, dataset), **force_stress_errors(forces, stress, dataset)}
 
 

@@ -6,17 +6,19 @@ import io
 
 from .export.sympy_form import expression_size, round_floats
 
-COLUMNS = ("complexity", "loss", "energy_rmse_meV_per_atom", "energy_mae_meV_per_atom",
-           "validation_rmse_meV_per_atom", "size", "expression")
+COLUMNS = ("complexity", "loss", "train_loss", "validation_loss", "energy_rmse_meV_per_atom",
+           "energy_mae_meV_per_atom", "force_rmse_eV_per_A", "validation_rmse_meV_per_atom", "size", "expression")
 
 
 class FrontTable:
     """Rows (dicts) of the Pareto front, by increasing complexity.
 
     Columns: ``complexity`` (tree nodes weighted by the registry, plus one per outer
-    coefficient), ``loss`` (the search's loss on the grid, (eV/atom)^2), training
-    energy RMSE and MAE in meV/atom (exact), validation RMSE (if any), ``size`` (nodes
-    of the simplified closed form) and ``expression`` (the simplified V(r), sympy syntax).
+    coefficient), ``loss`` (the search's loss on the grid), ``train_loss`` and
+    ``validation_loss`` (the same loss computed exactly; NaN without validation data),
+    training energy RMSE and MAE in meV/atom and force RMSE in eV/Å (exact; NaN without
+    forces), validation energy RMSE, ``size`` (nodes of the simplified closed form) and
+    ``expression`` (the simplified V(r), sympy syntax).
     """
 
     def __init__(self, rows: list[dict]):
@@ -29,11 +31,15 @@ class FrontTable:
             v = pot.pair_function()
             train = pot.metrics["train"]
             val = pot.metrics.get("validation", {})
+            nan = float("nan")
             rows.append({
                 "complexity": pot.complexity,
                 "loss": float(loss),
+                "train_loss": pot.metrics.get("loss", {}).get("train", nan),
+                "validation_loss": pot.metrics.get("loss", {}).get("validation", nan),
                 "energy_rmse_meV_per_atom": train["energy_rmse_meV_per_atom"],
                 "energy_mae_meV_per_atom": train["energy_mae_meV_per_atom"],
+                "force_rmse_eV_per_A": train.get("force_rmse_eV_per_A", nan),
                 "validation_rmse_meV_per_atom": val.get("energy_rmse_meV_per_atom", float("nan")),
                 "size": expression_size(v),
                 "expression": str(v),

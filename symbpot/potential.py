@@ -91,11 +91,14 @@ class Potential:
 
     def predict_energies(self, dataset) -> np.ndarray:
         """Total energies (eV) of every structure of a :class:`Dataset` (exact path)."""
+        self._check_cutoff(dataset)
+        pair = structure_pair_energies(self.pair, self.cutoff, dataset)
+        return pair + self._reference_sum(dataset.species_counts, dataset.species)
+
+    def _check_cutoff(self, dataset) -> None:
         if dataset.cutoff + 1e-12 < self.cutoff.radius:
             raise DataError(f"data pairs were built with cutoff {dataset.cutoff} Å, below the potential's "
                             f"{self.cutoff.radius} Å")
-        pair = structure_pair_energies(self.pair, self.cutoff, dataset)
-        return pair + self._reference_sum(dataset.species_counts, dataset.species)
 
     def energy(self, atoms) -> float:
         """Total energy (eV) of one ``ase.Atoms``, reference energies included."""
@@ -118,10 +121,11 @@ class Potential:
 
     def predict(self, dataset):
         """Energies (S,), forces (N_total, 3) and stresses (S, 6) of a :class:`Dataset`."""
-        from .fitness.direct import forces_and_stress
+        from .fitness.direct import predict_pairs
 
-        forces, stress = forces_and_stress(self.pair, self.cutoff, dataset)
-        return self.predict_energies(dataset), forces, stress
+        self._check_cutoff(dataset)
+        energies, forces, stress = predict_pairs(self.pair, self.cutoff, dataset)
+        return energies + self._reference_sum(dataset.species_counts, dataset.species), forces, stress
 
     # --- (de)serialisation ----------------------------------------------------------
     def to_dict(self) -> dict:

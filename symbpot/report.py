@@ -20,18 +20,13 @@ from .errors import SymbpotError
 PLOT_MESSAGE = "matplotlib is needed for reports: pip install 'symbpot[plot]'"
 
 
-def _require_matplotlib():
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise SymbpotError(PLOT_MESSAGE) from None
-
-
 def _figure(width=6.4, height=4.8):
     """A matplotlib Figure on the Agg canvas (no pyplot: the user's backend is left alone)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise SymbpotError(PLOT_MESSAGE) from None
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
     return fig
@@ -47,17 +42,14 @@ def _read_csv(path):
     """Rows of a CSV file with numbers converted (``None`` if the file is absent)."""
     if not os.path.isfile(path):
         return None
-    rows = []
+    def number(key, value):
+        try:
+            return value if key == "expression" else float(value)
+        except (TypeError, ValueError):
+            return value
+
     with open(path, newline="") as fh:
-        for row in csv.DictReader(fh):
-            out = {}
-            for key, value in row.items():
-                try:
-                    out[key] = float(value) if key != "expression" else value
-                except (TypeError, ValueError):
-                    out[key] = value
-            rows.append(out)
-    return rows
+        return [{k: number(k, v) for k, v in row.items()} for row in csv.DictReader(fh)]
 
 
 def parity_data(potential, dataset) -> dict:
@@ -92,19 +84,17 @@ def _load_data(config, key, cutoff, run_dir):
     """A Dataset of the existing files listed under ``config[key]``, or None (and why)."""
     from .data import Dataset
 
-    paths = []
-    for entry in config.get(key) or []:
-        if not isinstance(entry, str) or entry.startswith("demo:"):
-            continue
-        for candidate in (entry, os.path.join(run_dir, entry)):
-            if os.path.isfile(candidate):
-                paths.append(candidate)
-                break
+    entries = config.get(key) or []
+    entries = [entries] if isinstance(entries, str) else entries
+    paths = [next((c for c in (e, os.path.join(run_dir, e)) if os.path.isfile(c)), None)
+             for e in entries if isinstance(e, str) and not e.startswith("demo:")]
+    paths = [p for p in paths if p is not None]
     if not paths:
         return None, None
     try:
+        keys = {k: config.get(k) or None for k in ("forces_key", "stress_key", "group_key") if k in config}
         return Dataset.from_file(paths, cutoff=cutoff, energy_key=config.get("energy_key") or "energy",
-                                 index=config.get("index") or ":"), None
+                                 index=config.get("index") or ":", **keys), None
     except SymbpotError as exc:
         return None, str(exc)
 
@@ -115,12 +105,13 @@ def _front_potentials(rows, best, best_row, pair_function, top):
     from .expr import Program
     from .potential import Potential
 
-    others = [k for k in range(len(rows)) if k != best_row
-              and rows[k]["expression"] != pair_function]
-    others.sort(key=lambda k: (rows[k]["energy_rmse_meV_per_atom"], rows[k]["complexity"]))
-    out, seen = [], set()
-    for k in others:
-        row = rows[k]
+    def accuracy(k):
+        rmse = rows[k]["energy_rmse_meV_per_atom"]
+        return (rmse if isinstance(rmse, float) and np.isfinite(rmse) else np.inf, rows[k]["complexity"])
+
+    others = sorted((k for k in range(len(rows)) if k != best_row), key=accuracy)
+    out, seen = [], {pair_function}
+    for row in (rows[k] for k in others):
         if len(out) >= top or row["expression"] in seen:
             continue
         seen.add(row["expression"])
@@ -137,7 +128,7 @@ def _plot_pareto(rows, best_row, run_dir, written):
     fig = _figure(9, 3.8)
     cplx = np.array([r["complexity"] for r in rows], dtype=float)
     for ax, key, label in zip(fig.subplots(1, 2), ("loss", "energy_rmse_meV_per_atom"),
-                              ("search loss (eV/atom)$^2$", "energy RMSE (meV/atom)")):
+                              ("search loss", "energy RMSE (meV/atom)")):
         y = np.array([r[key] for r in rows], dtype=float)
         ok = np.isfinite(y) & (y > 0)
         ax.step(cplx[ok], y[ok], where="post", color="0.6", lw=0.8)
@@ -145,36 +136,35 @@ def _plot_pareto(rows, best_row, run_dir, written):
         if best_row is not None and ok[best_row]:
             ax.plot(cplx[best_row], y[best_row], "*", ms=16, color="C3", label="best")
         ax.set(yscale="log", xlabel="complexity", ylabel=label)
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.legend()
     _save(fig, run_dir, "pareto.png", written)
 
 
+PARITY = {"energy": ("energy", "eV/atom", "energy_{}_meV_per_atom", "meV/atom", "parity_energy.png"),
+          "force": ("force component", "eV/Å", "force_{}_eV_per_A", "eV/Å", "parity_forces.png")}
+
+
 def _plot_parity(parity, run_dir, written, kind):
+    what, unit, key, error_unit, filename = PARITY[kind]
     fig = _figure(5.2, 5)
     ax = fig.subplots()
-    lo, hi = np.inf, -np.inf
+    values = []
     for (name, data), marker in zip(parity.items(), ("o", "^")):
-        true, pred = data[f"{kind}_true"], data[f"{kind}_pred"]
-        if not len(true):
-            continue
-        m = data["metrics"]
-        if kind == "energy":
-            stats = f"RMSE {m['energy_rmse_meV_per_atom']:.3g}, MAE {m['energy_mae_meV_per_atom']:.3g} meV/atom"
-        else:
-            stats = f"RMSE {m['force_rmse_eV_per_A']:.3g}, MAE {m['force_mae_eV_per_A']:.3g} eV/Å"
-        ax.plot(true, pred, marker, ms=4, alpha=0.7, mfc="none", label=f"{name} ({stats})")
-        finite = np.concatenate([true, pred])
-        finite = finite[np.isfinite(finite)]
-        if finite.size:
-            lo, hi = min(lo, finite.min()), max(hi, finite.max())
-    if np.isfinite(lo):
-        pad = 0.05 * (hi - lo or 1.0)
-        ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], "k-", lw=0.8, label="y = x")
-    unit = "eV/atom" if kind == "energy" else "eV/Å"
-    what = "energy" if kind == "energy" else "force component"
+        true, pred, m = data[f"{kind}_true"], data[f"{kind}_pred"], data["metrics"]
+        if len(true):
+            stats = f"RMSE {m[key.format('rmse')]:.3g}, MAE {m[key.format('mae')]:.3g} {error_unit}"
+            ax.plot(true, pred, marker, ms=4, alpha=0.7, mfc="none", label=f"{name} ({stats})")
+            values += [true, pred]
+    values = np.concatenate(values) if values else np.zeros(0)
+    values = values[np.isfinite(values)]
+    if values.size:
+        lo, hi = values.min(), values.max()
+        lo, hi = lo - 0.05 * (hi - lo or 1.0), hi + 0.05 * (hi - lo or 1.0)
+        ax.plot([lo, hi], [lo, hi], "k-", lw=0.8, label="y = x")
     ax.set(xlabel=f"DFT {what} ({unit})", ylabel=f"predicted {what} ({unit})")
     ax.legend(fontsize=8)
-    _save(fig, run_dir, f"parity_{'energy' if kind == 'energy' else 'forces'}.png", written)
+    _save(fig, run_dir, filename, written)
 
 
 def _plot_potential(best, others, datasets, run_dir, written):
@@ -185,9 +175,9 @@ def _plot_potential(best, others, datasets, run_dir, written):
     ax = fig.subplots()
     with np.errstate(all="ignore"):
         u_best = np.asarray(best.pair_energy(r), dtype=float)
-        for k, (label, pot) in enumerate(others):
-            ax.plot(r, pot.pair_energy(r), "--", lw=1, color=f"C{k + 1}", label=label)
-    ax.plot(r, u_best, "-", lw=2.2, color="C0", label="best")
+        ax.plot(r, u_best, "-", lw=2.5, color="C0", label="best")
+        for k, (label, pot) in enumerate(others):  # dashed on top, so that equal curves stay visible
+            ax.plot(r, pot.pair_energy(r), "--", lw=1.2, color=f"C{k + 1}", label=label)
     ax.axhline(0, color="0.5", lw=0.6)
     ax.axvline(rc, color="0.5", lw=0.6, ls=":", label=f"cutoff {rc:g} Å")
     finite = u_best[np.isfinite(u_best)]
@@ -210,18 +200,25 @@ def _plot_history(history, run_dir, written):
     loss = np.array([h["best_loss"] for h in history], dtype=float)
     ok = np.isfinite(loss) & (loss > 0)
     ax.plot(gen[ok], loss[ok], "-o", ms=3)
-    ax.set(yscale="log", xlabel="generation", ylabel="best loss (eV/atom)$^2$")
+    ax.set(yscale="log", xlabel="generation", ylabel="best search loss")
     _save(fig, run_dir, "history.png", written)
 
 
 def _fmt(value, spec=".4g"):
-    return format(value, spec) if isinstance(value, (int, float)) and not isinstance(value, bool) else "–"
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+    return format(value, spec) if ok else "–"
 
 
 METRIC_COLUMNS = (("energy_rmse_meV_per_atom", "energy RMSE (meV/atom)"),
                   ("energy_mae_meV_per_atom", "energy MAE (meV/atom)"),
                   ("force_rmse_eV_per_A", "force RMSE (eV/Å)"), ("force_mae_eV_per_A", "force MAE (eV/Å)"),
                   ("stress_rmse_GPa", "stress RMSE (GPa)"), ("stress_mae_GPa", "stress MAE (GPa)"))
+
+
+FRONT_COLUMNS = (("complexity", "complexity", ".0f"), ("loss", "search loss", ".3e"),
+                 ("energy_rmse_meV_per_atom", "energy RMSE (meV/atom)", ".4g"),
+                 ("force_rmse_eV_per_A", "force RMSE (eV/Å)", ".4g"),
+                 ("validation_rmse_meV_per_atom", "validation energy RMSE (meV/atom)", ".4g"))
 
 
 def _html(title, best, rows, best_row, metric_rows, images, notes, config):
@@ -241,19 +238,19 @@ def _html(title, best, rows, best_row, metric_rows, images, notes, config):
            "<h2>Metrics</h2><table><tr><th>set</th><th>structures</th>"
            + "".join(f"<th>{e(t)}</th>" for _, t in METRIC_COLUMNS) + "</tr>"]
     for name, m in metric_rows:
-        out.append(f"<tr><td class=x>{e(name)}</td><td>{_fmt(m.get('n_structures'), 'd')}</td>"
+        out.append(f"<tr><td class=x>{e(name)}</td><td>{_fmt(m.get('n_structures'), '.0f')}</td>"
                    + "".join(f"<td>{_fmt(m.get(k))}</td>" for k, _ in METRIC_COLUMNS) + "</tr>")
-    out.append("</table><h2>Pareto front</h2><table><tr><th>complexity</th><th>loss</th>"
-               "<th>energy RMSE (meV/atom)</th><th>validation RMSE</th><th>V(r)</th></tr>")
+    columns = [(k, t, f) for k, t, f in FRONT_COLUMNS if any(_fmt(r.get(k)) != "–" for r in rows)]
+    out.append("</table><h2>Pareto front</h2><table><tr>" + "".join(f"<th>{e(t)}</th>" for _, t, _ in columns)
+               + "<th>V(r)</th></tr>")
     for k, row in enumerate(rows):
         try:
             expr = str(round_floats(parse(row["expression"]), 6))
         except Exception:  # noqa: BLE001 - show the raw text
             expr = str(row["expression"])
         cls = ' class="best"' if k == best_row else ""
-        out.append(f"<tr{cls}><td>{_fmt(row['complexity'], '.0f')}</td><td>{_fmt(row['loss'], '.3e')}</td>"
-                   f"<td>{_fmt(row['energy_rmse_meV_per_atom'])}</td>"
-                   f"<td>{_fmt(row.get('validation_rmse_meV_per_atom'))}</td><td class=x>{e(expr)}</td></tr>")
+        out.append(f"<tr{cls}>" + "".join(f"<td>{_fmt(row.get(c), f)}</td>" for c, _, f in columns)
+                   + f"<td class=x>{e(expr)}</td></tr>")
     out.append("</table><h2>Pictures</h2>")
     out += [f"<p><em>{e(n)}</em></p>" for n in notes]
     for path in images:
@@ -295,44 +292,47 @@ def write_report(run_dir, train=None, test=None, top: int = 4) -> list[str]:
     for name in ("best.json", "pareto.csv"):
         if not os.path.isfile(os.path.join(run_dir, name)):
             raise SymbpotError(f"{run_dir}: not a finished run folder (no {name})")
-    _require_matplotlib()
+    _figure()  # fails with one clear message without matplotlib, before any work
     best = Potential.from_json(os.path.join(run_dir, "best.json"))
     with open(os.path.join(run_dir, "best.json")) as fh:
         pair_function = json.load(fh).get("pair_function")
     rows = _read_csv(os.path.join(run_dir, "pareto.csv"))
     history = _read_csv(os.path.join(run_dir, "history.csv"))
-    config = None
-    if os.path.isfile(os.path.join(run_dir, "config.json")):
+    config, notes, sets = None, [], {"train": train, "test": test}
+    try:
         with open(os.path.join(run_dir, "config.json")) as fh:
             config = json.load(fh)
-    notes = []
+    except (OSError, ValueError) as exc:
+        notes.append(f"config.json could not be read ({type(exc).__name__}).")
     for role, key in (("train", "data"), ("test", "test_data")):
-        if (train if role == "train" else test) is None and config is not None:
-            data, error = _load_data(config, key, best.cutoff.radius, run_dir)
+        if sets[role] is None and config is not None:
+            sets[role], error = _load_data(config, key, best.cutoff.radius, run_dir)
             if error:
                 notes.append(f"{role} data could not be read: {error}")
-            if role == "train":
-                train = data
-            else:
-                test = data
     matches = [k for k, r in enumerate(rows) if r["expression"] == pair_function]
     same = [k for k in matches if best.complexity is not None and rows[k]["complexity"] == best.complexity]
     best_row = (same or matches or [None])[0]
 
     written: list[str] = []
     _plot_pareto(rows, best_row, run_dir, written)
-    parity = {name: parity_data(best, d) for name, d in (("train", train), ("test", test)) if d is not None}
+    parity = {}
+    for name, data in sets.items():
+        try:
+            parity.update({name: parity_data(best, data)} if data is not None else {})
+        except SymbpotError as exc:  # e.g. a species without reference energy
+            notes.append(f"{name} data cannot be predicted: {exc}")
     if parity:
         _plot_parity(parity, run_dir, written, "energy")
         if any(len(p["force_true"]) for p in parity.values()):
             _plot_parity(parity, run_dir, written, "force")
     else:
         notes.append("No data could be loaded (none given, demo data or files missing): no parity plots.")
-    _plot_potential(best, _front_potentials(rows, best, best_row, pair_function, top), [train, test], run_dir, written)
+    others = _front_potentials(rows, best, best_row, pair_function, top)
+    _plot_potential(best, others, list(sets.values()), run_dir, written)
     if history:
         _plot_history(history, run_dir, written)
 
-    metric_rows = [(f"{name} (search)", best.metrics[name]) for name in ("train", "validation")
+    metric_rows = [(f"{name} (best.json)", best.metrics[name]) for name in ("train", "validation", "test")
                    if isinstance(best.metrics.get(name), dict)]
     metric_rows += [(f"{name} (this report)", p["metrics"]) for name, p in parity.items()]
     title = os.path.basename(os.path.abspath(run_dir))

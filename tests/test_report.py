@@ -3,6 +3,7 @@ import csv
 import html
 import json
 import re
+import sys
 
 import numpy as np
 import pytest
@@ -76,6 +77,28 @@ def test_report_without_data_skips_parity(run_dir):
     names = {p.rsplit("/", 1)[-1] for p in written}
     assert "parity_energy.png" not in names and {"pareto.png", "potential.png", "report.html"} <= names
     assert "no parity plots" in (run_dir / "report.html").read_text()
+
+
+def test_report_reads_data_listed_in_config(run_dir, fitted):
+    import ase.io
+
+    _, data = fitted
+    ase.io.write(run_dir / "train.extxyz", data.frames[:8], format="extxyz")
+    ase.io.write(run_dir / "test.extxyz", data.frames[8:12], format="extxyz")
+    config = {"data": [str(run_dir / "train.extxyz"), "demo:lj"], "test_data": ["test.extxyz"],
+              "cutoff": CUTOFF, "energy_key": "energy"}
+    (run_dir / "config.json").write_text(json.dumps(config))
+    names = {p.rsplit("/", 1)[-1] for p in write_report(run_dir)}
+    assert {"parity_energy.png", "parity_forces.png"} <= names
+    page = (run_dir / "report.html").read_text()
+    assert "train (this report)" in page and "test (this report)" in page and "test.extxyz" in page
+
+
+def test_missing_matplotlib_is_one_clear_error(run_dir, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    with pytest.raises(SymbpotError, match=re.escape("pip install 'symbpot[plot]'")):
+        write_report(run_dir)
+    assert not (run_dir / "report.html").exists()
 
 
 def test_parity_data_matches_predictions(fitted):

@@ -12,25 +12,37 @@ from ..data import Dataset
 from ..expr import Program
 from ..forms.cutoff import Cutoff
 from .energy import structure_weights
+from .kernels import STYLE_CODES, apply_cutoff, structure_sums
 
 
 def pair_values(program: Program, cutoff: Cutoff, r: np.ndarray, order: int = 0):
     """U(r) (and U'(r) for ``order >= 1``) with the cutoff treatment; zero at r >= rc."""
-    r = np.asarray(r, dtype=float)
+    r = np.ascontiguousarray(r, dtype=float)
     with np.errstate(all="ignore"):
         v, d1 = program.evaluate(r, 1)
-        v_rc = program.evaluate(np.array([cutoff.radius]))[0] if cutoff.needs_value_at_cutoff else None
-        u, u1 = cutoff.apply(r, v, d1, v_at_cutoff=v_rc)
-    outside = r >= cutoff.radius
-    u = np.where(outside, 0.0, u)
-    u1 = np.where(outside, 0.0, u1)
+        v_rc = float(program.evaluate(np.array([cutoff.radius]))[0]) if cutoff.needs_value_at_cutoff else 0.0
+    u, u1 = apply_cutoff(r, v, d1, STYLE_CODES[cutoff.style], float(cutoff.radius), float(cutoff.width), v_rc)
     return u if order == 0 else (u, u1)
+
+
+def predict_pairs(program: Program, cutoff: Cutoff, dataset: Dataset, want_forces: bool = True):
+    """Pair energies (S,), forces (N_total, 3) and stresses (S, 6, eV/Å^3, ASE sign) in one pass.
+
+    Stresses are zero for structures without a volume; forces are empty without
+    ``want_forces``.
+    """
+    u, du = pair_values(program, cutoff, dataset.pair_distance, order=1)
+    energies, forces, virial = structure_sums(u, du, dataset.pair_offsets, dataset.atom_offsets, dataset.pair_i,
+                                              dataset.pair_vector, dataset.pair_distance, want_forces)
+    volume = dataset.volume
+    with np.errstate(all="ignore"):
+        stress = np.where(volume[:, None] > 0, virial / np.where(volume > 0, volume, 1.0)[:, None], 0.0)
+    return energies, forces, stress
 
 
 def structure_pair_energies(program: Program, cutoff: Cutoff, dataset: Dataset) -> np.ndarray:
     """Pair energy of every structure (eV), without reference energies."""
-    u = pair_values(program, cutoff, dataset.pair_distance)
-    return 0.5 * np.bincount(dataset.pair_structure, weights=u, minlength=len(dataset))
+    return predict_pairs(program, cutoff, dataset, want_forces=False)[0]
 
 
 def atom_pair_energies(program: Program, cutoff: Cutoff, dataset: Dataset) -> np.ndarray:
@@ -63,18 +75,7 @@ def to_voigt(tensor: np.ndarray) -> np.ndarray:
 
 def forces_and_stress(program: Program, cutoff: Cutoff, dataset: Dataset):
     """Forces (N_total, 3) in eV/Å and stresses (S, 6) in eV/Å^3 (ASE sign; 0 without volume)."""
-    u, du = pair_values(program, cutoff, dataset.pair_distance, order=1)
-    scaled = (du / dataset.pair_distance)[:, None] * dataset.pair_vector
-    n_atoms = int(dataset.atom_offsets[-1])
-    forces = np.column_stack([np.bincount(dataset.pair_i, weights=scaled[:, a], minlength=n_atoms)
-                              for a in range(3)])
-    stress = np.zeros((len(dataset), 6))
-    for k, (a, b) in enumerate(VOIGT):
-        w = 0.5 * scaled[:, a] * dataset.pair_vector[:, b]
-        stress[:, k] = np.bincount(dataset.pair_structure, weights=w, minlength=len(dataset))
-    volume = dataset.volume
-    with np.errstate(all="ignore"):
-        stress = np.where(volume[:, None] > 0, stress / np.where(volume > 0, volume, 1.0)[:, None], 0.0)
+    _, forces, stress = predict_pairs(program, cutoff, dataset)
     return forces, stress
 
 

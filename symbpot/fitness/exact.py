@@ -11,7 +11,7 @@ import numpy as np
 from ..data import Dataset
 from ..expr import Program
 from ..forms.cutoff import Cutoff
-from .direct import EV_PER_A3_IN_GPA, forces_and_stress, structure_pair_energies
+from .direct import EV_PER_A3_IN_GPA, predict_pairs
 from .energy import structure_weights
 
 
@@ -44,12 +44,7 @@ class ExactLoss:
         return np.concatenate(parts)
 
     def _predict_pair(self, program: Program):
-        e = structure_pair_energies(program, self.cutoff, self.dataset)
-        if self.use_forces or self.use_stress:
-            f, s = forces_and_stress(program, self.cutoff, self.dataset)
-        else:
-            f = s = None
-        return e, f, s
+        return predict_pairs(program, self.cutoff, self.dataset, want_forces=self.use_forces)
 
     def target(self) -> np.ndarray:
         d = self.dataset
@@ -79,9 +74,13 @@ class ExactLoss:
         residual = design @ solution - target
         return solution[: len(terms)], solution[len(terms):], float(residual @ residual)
 
-    def loss(self, potential) -> float:
-        """Exact loss of a potential (its own reference energies) on this data set."""
-        energies, forces, stress = potential.predict(self.dataset)
+    def loss(self, potential, predictions=None) -> float:
+        """Exact loss of a potential (its own reference energies) on this data set.
+
+        ``predictions`` (energies, forces, stress) from ``potential.predict`` can be passed
+        to avoid computing them again.
+        """
+        energies, forces, stress = predictions if predictions is not None else potential.predict(self.dataset)
         residual = self._rows(energies, forces, stress) - self.target()
         value = float(residual @ residual)
         return value if np.isfinite(value) else np.inf
