@@ -132,7 +132,7 @@ class Search:
         self.evaluations = 0
         self.generation = 0
         self.elapsed = 0.0
-        self.refine_seconds = 0.0
+        self.refine_evaluations = 0
         self.explored: set[str] = set()
         self.target_reached_at: int | None = None
 
@@ -179,6 +179,7 @@ class Search:
         splits = np.cumsum(sizes)[:-1]
 
         def residuals(theta):
+            self.refine_evaluations += 1
             parts = np.split(theta, splits)
             terms = [t.with_constants(p) if len(p) else t for t, p in zip(cand.terms, parts)]
             res, _ = self.loss_model.residuals(terms)
@@ -337,13 +338,12 @@ class Search:
         self._refined_trees = []
         ranked = sorted((c for c in new if c.valid and c.key not in self.refined), key=lambda c: c.loss)
         for cand in ranked[: self.config.refine_per_generation]:
-            # constant refinement gets at most refine_share of the search time
-            if self.refine_seconds > self.config.refine_share * max(self._now(), 1e-3):
+            # constant refinement gets at most refine_share of the work, counted in loss
+            # evaluations (not seconds, so that a seed fixes the result)
+            if self.refine_evaluations > self.config.refine_share * self.evaluations:
                 break
-            t0 = time.perf_counter()
             self.refined.add(cand.key)
             tree = self._refine(cand)
-            self.refine_seconds += time.perf_counter() - t0
             if tree is not None:
                 self._refined_trees.append(tree)
         if self._refined_trees:
