@@ -155,6 +155,16 @@ class Potential:
 
     @classmethod
     def from_dict(cls, data: dict, source: str = "potential") -> "Potential":
+        try:
+            return cls._from_dict(data, source)
+        except PotentialFileError:
+            raise
+        except Exception as exc:  # any malformed value: one clear error naming the file
+            msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise PotentialFileError(f"{source}: invalid potential ({msg})") from None
+
+    @classmethod
+    def _from_dict(cls, data: dict, source: str) -> "Potential":
         if not isinstance(data, dict) or data.get("format", FORMAT_NAME) != FORMAT_NAME:
             raise PotentialFileError(f"{source}: not a symbpot potential")
         if int(data.get("format_version", FORMAT_VERSION)) > FORMAT_VERSION:
@@ -174,8 +184,10 @@ class Potential:
             raise PotentialFileError(f"{source}: invalid potential ({type(exc).__name__}: {exc})") from None
         if not all(math.isfinite(v) for v in refs.values()):
             raise PotentialFileError(f"{source}: reference energies are not all finite")
-        return cls(pair, cutoff, refs, dict(data.get("metrics", {})), data.get("complexity"),
-                   data.get("form", "pair"))
+        metrics = data.get("metrics", {})
+        if not isinstance(metrics, dict):
+            raise PotentialFileError(f"{source}: metrics must be a mapping")
+        return cls(pair, cutoff, refs, dict(metrics), data.get("complexity"), data.get("form", "pair"))
 
     @classmethod
     def from_json(cls, path) -> "Potential":

@@ -267,6 +267,7 @@ def grid_energies(ds, cutoff, programs, grid_size):
     loss = EnergyLoss(ds, cutoff, grid_size=grid_size)
     with np.errstate(all="ignore"):
         nodes = loss.node_vectors(programs)
+    ds = ds.restrict_cutoff(cutoff.radius)  # the loss only sees pairs within its cutoff
     C = loss.grid.contract(ds.pair_distance, ds.pair_structure, len(ds), 0.5)
     assert C.shape == (len(ds), 2 * grid_size)
     return loss, nodes @ C.T  # (programs, structures)
@@ -343,6 +344,12 @@ def test_score_equals_direct_loss(request, data, style):
         assert ref > 1e-8  # none of these fits exactly: the relative comparison is meaningful
         assert loss == pytest.approx(ref, rel=1e-6), name
         np.testing.assert_allclose(coef, ref_coef, rtol=1e-4, err_msg=name)
+        if len(cand) == 1:
+            # with the score's outer coefficient, reference energies fitted on exact energies
+            e_pair = coef[0] * structure_pair_energies(cand[0], cutoff, ds)
+            refs = fit_reference_energies(e_pair, ds, ds.species)
+            err = (e_pair + ds.species_counts @ refs - ds.energies) / ds.n_atoms
+            assert loss == pytest.approx(np.mean(err**2), rel=1e-6), name
 
 
 @pytest.mark.parametrize("style", ["hard", "shift"])
@@ -379,21 +386,13 @@ def test_morse_terms_recover_morse_parameters_on_fine_grid(morse_ds):
     np.testing.assert_allclose(coefs[0], [M_EPS * math.exp(2 * M_RHO), -2 * M_EPS * math.exp(M_RHO)], rtol=1e-6)
 
 
-SMOOTH_MIDPOINT_BUG = ("EnergyLoss midpoint check (MIDPOINT_TOLERANCE = 1e-3, relative to the local size of U) "
-                       "rejects valid candidates under the smooth cutoff: in the last grid interval before rc, "
-                       "U = V*S ~ t^3 -> 0 and the t^4 part of U makes the relative Hermite midpoint error "
-                       "~1.8e-4 * |10 w (-V'/V)(rc) - 15| at the default 200 nodes, so terms whose decay rate at "
-                       "rc is not close to 1.5/w (the exact Morse form, 1/r, r, constants, exp(-3r)) get loss = inf")
 
-
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=SMOOTH_MIDPOINT_BUG)
 def test_morse_terms_recover_morse_parameters_on_default_grid(morse_ds):
     losses, coefs = EnergyLoss(morse_ds, Cutoff(M_RC, "smooth", M_WIDTH)).score([morse_terms()])
     assert losses[0] < 1e-12
     np.testing.assert_allclose(coefs[0], [M_EPS * math.exp(2 * M_RHO), -2 * M_EPS * math.exp(M_RHO)], rtol=1e-5)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=SMOOTH_MIDPOINT_BUG)
 @pytest.mark.parametrize("term", ["inv_r", "r", "const", "exp_3r"])
 def test_smooth_cutoff_scores_smooth_terms(lj_ds, term):
     nodes = {"inv_r": powi(-1), "r": r_(), "const": c_(1.0), "exp_3r": exp_(mul(c_(-3.0), r_()))}[term]
@@ -403,17 +402,11 @@ def test_smooth_cutoff_scores_smooth_terms(lj_ds, term):
     assert losses[0] == pytest.approx(direct_loss(cand, cutoff, lj_ds)[0], rel=1e-4)
 
 
-CUTOFF_BELOW_DATA_BUG = ("EnergyLoss contracts every pair of the Dataset, also those beyond cutoff.radius "
-                         "(extrapolating the last Hermite interval), when the data were built with a larger "
-                         "cutoff, as SymbolicPotential(cutoff=...) allows; the direct path drops them")
-
-
 @pytest.fixture(scope="module")
 def lj_ds_cutoff7(lj_frames20):
     return Dataset.from_frames(lj_frames20[:8], 7.0)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=CUTOFF_BELOW_DATA_BUG)
 def test_lj_terms_on_data_with_larger_cutoff(lj_ds_cutoff7):
     # the labels are a hard-cutoff LJ sum at RC: the LJ terms fit them exactly
     ds = lj_ds_cutoff7
@@ -423,7 +416,6 @@ def test_lj_terms_on_data_with_larger_cutoff(lj_ds_cutoff7):
     assert losses[0] < 1e-15
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=CUTOFF_BELOW_DATA_BUG)
 @pytest.mark.parametrize("style", STYLES)
 def test_energy_loss_with_cutoff_below_dataset_cutoff(lj_ds_cutoff7, style):
     ds = lj_ds_cutoff7
@@ -831,11 +823,6 @@ CORRUPT_LEAKING = {
 }
 
 
-@pytest.mark.xfail(strict=True, raises=(ConfigError, ValueError, TypeError, AttributeError),
-                   reason="Potential.from_dict lets other exceptions escape for some corrupt "
-                                       "files: ConfigError from Cutoff (bad cutoff/style, no file name in the "
-                                       "message), ValueError from int(format_version), AttributeError from a "
-                                       "non-dict reference_energies, TypeError/ValueError from dict(metrics)")
 @pytest.mark.parametrize("name", sorted(CORRUPT_LEAKING))
 def test_from_json_on_corrupt_values_raises_potential_file_error(tmp_path, name):
     path = tmp_path / f"{name}.json"

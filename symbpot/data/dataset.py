@@ -330,6 +330,21 @@ class Dataset:
         return Dataset._pack([self.frames[s] for s in indices], self.energies[indices], self.cutoff,
                              pairs, [self.sources[s] for s in indices], targets)
 
+    def restrict_cutoff(self, cutoff: float) -> "Dataset":
+        """The same structures with only the pairs shorter than ``cutoff`` (self if none is longer)."""
+        if cutoff >= self.cutoff or not np.any(self.pair_distance >= cutoff):
+            return self
+        keep = self.pair_distance < cutoff
+        counts = np.bincount(self.pair_structure[keep], minlength=len(self))
+        new = Dataset(**{k: getattr(self, k) for k in self.__dataclass_fields__})
+        new.cutoff = float(cutoff)
+        new.pair_offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        for name in ("pair_i", "pair_j", "pair_distance", "pair_vector", "pair_structure"):
+            setattr(new, name, np.ascontiguousarray(getattr(self, name)[keep]))
+        if new.n_pairs == 0:
+            raise DataError(f"no atom pairs within the cutoff of {cutoff} Å in any configuration")
+        return new
+
     def split(self, validation_fraction: float, seed: int = 0):
         """Random split into ``(train, validation)``; validation gets at least one structure."""
         if not 0 < validation_fraction < 1:

@@ -47,6 +47,8 @@ class Program:
         args: list[float] = []
 
         def emit(pos: int) -> int:
+            if pos >= len(nodes):
+                raise ProgramError("prefix node list ends inside an operator")
             name, value = nodes[pos]
             if name == VAR:
                 ops.append(OP_VAR)
@@ -171,8 +173,14 @@ class Program:
         return stack[0]
 
     def to_sympy(self, symbol: sympy.Symbol = R) -> sympy.Expr:
-        """The expression as sympy (constants as Floats)."""
-        return self._fold(symbol, lambda c: sympy.Float(c, 17), lambda row, ch, arg: row.sympy(ch, arg))
+        """The expression as sympy (constants as Floats; a constant division by zero gives zoo)."""
+        def node(row, children, arg):
+            try:
+                return row.sympy(children, arg)
+            except ZeroDivisionError:
+                return sympy.zoo
+
+        return self._fold(symbol, lambda c: sympy.Float(c, 17), node)
 
     def to_lepton(self, variable: str = "r") -> str:
         """The expression in LAMMPS' Lepton syntax."""

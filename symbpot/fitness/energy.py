@@ -35,6 +35,8 @@ from .grid import RadialGrid
 DEFAULT_GRID_SIZE = 200
 #: relative disagreement allowed between a candidate and its Hermite interpolant at midpoints
 MIDPOINT_TOLERANCE = 1e-3
+#: ... or relative to the candidate's root-mean-square value over the nodes
+MIDPOINT_ABSOLUTE = 1e-5
 
 
 def structure_weights(dataset: Dataset, weights=None) -> np.ndarray:
@@ -84,6 +86,7 @@ class PairLoss:
                  energy_weight: float = 1.0, force_weight: float = 0.0, stress_weight: float = 0.0,
                  chunk_atoms: int = 4000):
         self.cutoff = cutoff
+        dataset = dataset.restrict_cutoff(cutoff.radius)
         self.grid = RadialGrid.for_distances(dataset.pair_distance, cutoff.radius, grid_size)
         self.weights = {"energy": float(energy_weight), "force": float(force_weight),
                         "stress": float(stress_weight)}
@@ -205,9 +208,14 @@ class PairLoss:
             h = np.diff(x)
             interp = 0.5 * (u[:, : G - 1] + u[:, 1:G]) + h / 8 * (u1[:, : G - 1] - u1[:, 1:G])
             mid = u[:, G:]
-            scale = np.abs(u[:, : G - 1]) + np.abs(u[:, 1:G]) + np.abs(mid)
-            floor = 1e-9 * np.max(np.abs(u[:, :G]), axis=1, keepdims=True) + 1e-300
-            ok = np.all(np.abs(mid - interp) <= MIDPOINT_TOLERANCE * (scale + floor), axis=1)
+            mismatch = np.abs(mid - interp)
+            local = np.abs(u[:, : G - 1]) + np.abs(u[:, 1:G]) + np.abs(mid)
+            overall = np.sqrt(np.mean(u[:, :G] ** 2, axis=1, keepdims=True))
+            # faithful where the error is small next to the local values OR next to the
+            # candidate's overall size (near a smooth cutoff U -> 0 and only the latter holds);
+            # a pole between nodes fails both
+            good = (mismatch <= MIDPOINT_TOLERANCE * local) | (mismatch <= MIDPOINT_ABSOLUTE * overall)
+            ok = np.all(good, axis=1)
             ok &= np.all(np.isfinite(nodes), axis=1) & np.all(np.isfinite(mid), axis=1)
         return nodes, ok
 
