@@ -255,7 +255,7 @@ def main(argv=None) -> int:
     try:
         return {"evolve": cmd_evolve, "validate": cmd_validate, "report": cmd_report}[args.command](args)
     except SymbpotError as exc:
-        print(f"symbpot: error: {exc}", file=sys.stderr)
+        print(f"symbpot: error: {' '.join(str(exc).split())}", file=sys.stderr)  # always one line
         return 2
     except KeyboardInterrupt:
         print("symbpot: interrupted", file=sys.stderr)

@@ -19,6 +19,7 @@ away from rc, so every structure is drawn such that no pair distance lies within
 from __future__ import annotations
 
 import functools
+import warnings
 
 import numpy as np
 import pytest
@@ -227,7 +228,7 @@ def test_forces_are_minus_directional_derivative_of_energy(pair, style, name):
     forces = calculated(atoms, potential(pair, style)).get_forces()
     rng = np.random.default_rng(7)
     h = 1e-5
-    for _ in range(2):
+    for _ in range(2 if style == "smooth" else 1):
         v = rng.normal(size=atoms.positions.shape)
         plus = energy_at(atoms, calc, positions=atoms.positions + h * v)
         minus = energy_at(atoms, calc, positions=atoms.positions - h * v)
@@ -239,13 +240,13 @@ def test_forces_are_minus_directional_derivative_of_energy(pair, style, name):
 @pytest.mark.parametrize("name", STRUCTURES)
 @pytest.mark.parametrize("pair", PAIRS)
 def test_forces_equal_minus_central_difference_gradient(pair, name):
-    """Component by component (two atoms; every atom for the smallest cell), smooth cutoff."""
+    """Component by component (every atom of the 2-atom cell, two of the cluster, one elsewhere)."""
     atoms = structure(name)
     pot = potential(pair, "smooth")
     calc = pot.calculator()
     forces = calculated(atoms, pot).get_forces()
     h = 1e-5
-    which = range(len(atoms)) if len(atoms) <= 2 else (0, len(atoms) // 2)
+    which = {"self_image": (0, 1), "cluster": (0, len(atoms) // 2)}.get(name, (len(atoms) // 2,))
     for i in which:
         for a in range(3):
             pos = atoms.positions.copy()
@@ -268,7 +269,7 @@ def test_stress_is_directional_strain_derivative(pair, style, name):
     volume = atoms.get_volume()
     rng = np.random.default_rng(3)
     h = 1e-5
-    for _ in range(2):
+    for _ in range(2 if style == "smooth" else 1):
         eps = rng.normal(size=(3, 3))
         eps = 0.5 * (eps + eps.T)
         plus = energy_at(atoms, calc, *strained(atoms, h * eps))
@@ -291,8 +292,8 @@ def numerical_voigt_stress(atoms, calc, h=1e-5):
     return out
 
 
-@pytest.mark.parametrize("name", PERIODIC)
-@pytest.mark.parametrize("pair", PAIRS)
+@pytest.mark.parametrize("pair,name", [(p, n) for p in PAIRS for n in PERIODIC
+                                       if p == "lj" or n in ("triclinic", "self_image")])
 def test_stress_equals_numerical_strain_derivative_voigt(pair, name):
     atoms = structure(name)
     pot = potential(pair, "smooth")
@@ -306,7 +307,8 @@ def test_stress_equals_numerical_strain_derivative_voigt(pair, name):
 
 def test_stress_matches_ase_numerical_stress():
     atoms = calculated(structure("triclinic"), potential("morse", "smooth"))
-    with pytest.warns(FutureWarning):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # deprecated in newer ASE, still there
         numeric = atoms.calc.calculate_numerical_stress(atoms, d=1e-5)
     np.testing.assert_allclose(atoms.get_stress(), numeric, atol=1e-8)
 
@@ -386,17 +388,27 @@ def test_calculator_recomputes_after_changes():
 
 
 # --- the three energy paths agree ------------------------------------------------------------
-@pytest.mark.parametrize("style", STYLES)
-@pytest.mark.parametrize("pair", PAIRS)
-def test_potential_energy_and_predict_equal_calculator(pair, style):
-    pot = potential(pair, style)
+@functools.lru_cache(maxsize=None)
+def _structures_dataset():
     frames = []
     for name in STRUCTURES:
         atoms = structure(name)
         atoms.info["energy"] = 0.0
         frames.append(atoms)
-    dataset = Dataset.from_frames(frames, RC)
-    assert not dataset.has_forces.any()
+    return frames, Dataset.from_frames(frames, RC)
+
+
+def structures_dataset():
+    frames, dataset = _structures_dataset()
+    return [a.copy() for a in frames], dataset
+
+
+@pytest.mark.parametrize("style", STYLES)
+@pytest.mark.parametrize("pair", PAIRS)
+def test_potential_energy_and_predict_equal_calculator(pair, style):
+    pot = potential(pair, style)
+    frames, dataset = structures_dataset()
+    assert not dataset.has_forces.any() and list(dataset.volume > 0) == [n in PERIODIC for n in STRUCTURES]
     energies, forces, stress = pot.predict(dataset)
     assert energies.shape == (len(frames),) and forces.shape == (sum(map(len, frames)), 3)
     assert stress.shape == (len(frames), 6)

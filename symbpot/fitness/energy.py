@@ -101,9 +101,9 @@ class PairLoss:
             A -= Q @ (Q.T @ A)
             b = b - Q @ (Q.T @ b)
             blocks.append(np.linalg.qr(np.column_stack([A, b]), mode="r"))
-        if force_weight > 0 and dataset.has_forces.any():
+        if force_weight > 0 and np.sum(w[dataset.has_forces]) > 0:
             blocks.append(psd_factor(self._force_gram(dataset, w, force_weight, chunk_atoms)))
-        if stress_weight > 0 and dataset.has_stress.any():
+        if stress_weight > 0 and np.sum(w[dataset.has_stress]) > 0:
             blocks.append(self._stress_block(dataset, w, stress_weight))
         if not blocks:
             raise ValueError("the loss has no terms: give a positive weight to a target present in the data")

@@ -24,8 +24,9 @@ class ExactLoss:
         self.cutoff = cutoff
         w = structure_weights(dataset, weights)
         self.energy_scale = np.sqrt(energy_weight * w) / dataset.n_atoms
-        self.use_forces = force_weight > 0 and dataset.has_forces.any()
-        self.use_stress = stress_weight > 0 and dataset.has_stress.any()
+        # a term is used when its weight and the weight of the structures having it are positive
+        self.use_forces = force_weight > 0 and np.sum(w[dataset.has_forces]) > 0
+        self.use_stress = stress_weight > 0 and np.sum(w[dataset.has_stress]) > 0
         if self.use_forces:
             atoms_w = np.repeat(np.where(dataset.has_forces, w, 0.0), dataset.n_atoms)
             norm = np.sum(w[dataset.has_forces] * 3 * dataset.n_atoms[dataset.has_forces])

@@ -41,7 +41,7 @@ def apply_cutoff(r, v, dv, style, radius, width, v_at_cutoff):
 
 @numba.njit(parallel=True, **_JIT)
 def structure_sums(u, du, pair_offsets, atom_offsets, pair_i, pair_vector, pair_distance, want_forces):
-    """Per-structure energies (S,), per-atom forces (N, 3) and virials (S, 6, Voigt).
+    """Per-structure energies (S,), per-atom forces (N, 3; empty unless wanted) and virials (S, 6, Voigt).
 
     E_s = 1/2 sum U, F_i = sum_j U' D_ij / r_ij, W_ab = 1/2 sum U' D_a D_b / r.
     """
@@ -54,21 +54,21 @@ def structure_sums(u, du, pair_offsets, atom_offsets, pair_i, pair_vector, pair_
         w0 = w1 = w2 = w3 = w4 = w5 = 0.0
         for p in range(pair_offsets[s], pair_offsets[s + 1]):
             e += 0.5 * u[p]
+            c = du[p] / pair_distance[p]
+            dx = pair_vector[p, 0]
+            dy = pair_vector[p, 1]
+            dz = pair_vector[p, 2]
             if want_forces:
-                c = du[p] / pair_distance[p]
-                dx = pair_vector[p, 0]
-                dy = pair_vector[p, 1]
-                dz = pair_vector[p, 2]
                 i = pair_i[p]
                 forces[i, 0] += c * dx
                 forces[i, 1] += c * dy
                 forces[i, 2] += c * dz
-                w0 += 0.5 * c * dx * dx
-                w1 += 0.5 * c * dy * dy
-                w2 += 0.5 * c * dz * dz
-                w3 += 0.5 * c * dy * dz
-                w4 += 0.5 * c * dx * dz
-                w5 += 0.5 * c * dx * dy
+            w0 += 0.5 * c * dx * dx
+            w1 += 0.5 * c * dy * dy
+            w2 += 0.5 * c * dz * dz
+            w3 += 0.5 * c * dy * dz
+            w4 += 0.5 * c * dx * dz
+            w5 += 0.5 * c * dx * dy
         energies[s] = e
         virial[s, 0] = w0
         virial[s, 1] = w1
