@@ -6,8 +6,8 @@ import io
 
 from .export.sympy_form import expression_size, round_floats
 
-COLUMNS = ("complexity", "loss", "train_loss", "validation_loss", "energy_rmse_meV_per_atom",
-           "energy_mae_meV_per_atom", "force_rmse_eV_per_A", "validation_rmse_meV_per_atom", "size", "expression")
+COLUMNS = ("complexity", "loss", "energy_rmse_meV_per_atom", "energy_mae_meV_per_atom", "train_loss",
+           "validation_loss", "validation_rmse_meV_per_atom", "force_rmse_eV_per_A", "size", "expression")
 
 
 class FrontTable:
