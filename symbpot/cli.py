@@ -177,7 +177,7 @@ def cmd_evolve(args) -> int:
               "stress_key": args.stress_key, "group_key": args.group_key, "index": args.index,
               **estimator.get_params(), "versions": versions(), "symbpot_version": versions()["symbpot"]}
     write_json(os.path.join(out, "config.json"), config)
-    printer = None if args.quiet else ProgressPrinter()
+    printer = None if args.quiet else ProgressPrinter(energy_only=not (args.force_weight or args.stress_weight))
     estimator.progress = HistoryWriter(os.path.join(out, "history.csv"), then=printer)
     print(f"symbpot: {len(dataset)} structures, {dataset.n_pairs} pairs within {cutoff:g} Å; run folder {out}",
           file=sys.stderr)

@@ -165,7 +165,8 @@ class SymbolicPotential:
                               time_limit=self.time_limit, max_size=self.max_size, max_depth=self.max_depth,
                               operators=self.operators, target_loss=target_loss, seed=self.seed,
                               refine_per_generation=self.refine_per_generation)
-        progress = ProgressPrinter() if self.progress is True else (self.progress or None)
+        energy_only = not (self.force_weight > 0 or self.stress_weight > 0)
+        progress = ProgressPrinter(energy_only=energy_only) if self.progress is True else (self.progress or None)
         search = Search(loss_model, config, progress=progress)
         start = time.perf_counter()
         hall = search.run()
@@ -253,8 +254,9 @@ def evaluate_metrics(potential: Potential, dataset: Dataset, predictions=None) -
 class ProgressPrinter:
     """Prints generation, evaluations, best loss, front size and rate, at most twice a second."""
 
-    def __init__(self, stream=None, interval: float = 0.5):
+    def __init__(self, stream=None, interval: float = 0.5, energy_only: bool = True):
         self.stream = stream or sys.stderr
+        self.energy_only = energy_only
         self.interval = interval
         self.last = -math.inf
         self.row = None
@@ -269,9 +271,9 @@ class ProgressPrinter:
     def _print(self, row: dict) -> None:
         rate = row["evaluations"] / max(row["elapsed_s"], 1e-9)
         rmse = 1000 * math.sqrt(row["best_loss"]) if math.isfinite(row["best_loss"]) else math.inf
-        print(f"gen {row['generation']:5d} | evals {row['evaluations']:9d} | best loss {row['best_loss']:.3e} "
-              f"(RMSE {rmse:.4g} meV/atom) | front {row['front_size']:3d} | {rate:8.0f} evals/s",
-              file=self.stream, flush=True)
+        extra = f" (RMSE {rmse:.4g} meV/atom)" if self.energy_only else ""
+        print(f"gen {row['generation']:5d} | evals {row['evaluations']:9d} | best loss {row['best_loss']:.3e}"
+              f"{extra} | front {row['front_size']:3d} | {rate:8.0f} evals/s", file=self.stream, flush=True)
 
     def finish(self) -> None:
         if self.row is not None:
