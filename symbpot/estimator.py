@@ -5,6 +5,10 @@ simplest member whose loss (on the validation set if there is one, else on the t
 set; computed exactly, not on the grid) has a square root within ``selection_tolerance``
 (relative, default 5 %) of the best member's, or within 1e-6 of it (0.001 meV/atom for an
 energy-only loss). For an energy-only loss sqrt(loss) is the energy RMSE in eV/atom.
+Members without a repulsive core (U' < 0 and U > 0 on [0.5, 1] x the shortest distance
+in the training data, so that atoms pushed closer than any DFT example are repelled, not
+sucked in) are only considered if no member has one; ``metrics["repulsive_core"]``
+records the check for every member.
 """
 from __future__ import annotations
 
@@ -216,6 +220,7 @@ class SymbolicPotential:
             metrics["validation"] = evaluate_metrics(potential, exact_val.dataset, predictions)
             metrics["loss"]["validation"] = exact_val.loss(potential, predictions)
         judged = "validation" if exact_val is not None else "train"
+        metrics["repulsive_core"] = repulsive_core(potential, float(train.pair_distance.min()))
         potential.metrics = {**{k: v for k, v in metrics[judged].items() if k != "n_structures"},
                              "judged_on": judged, **metrics}
         return potential
@@ -226,6 +231,9 @@ class SymbolicPotential:
         judged = self.front_[0].metrics["judged_on"]
         loss = np.array([p.metrics["loss"][judged] for p in self.front_])
         root = np.sqrt(np.where(np.isfinite(loss), loss, np.inf))
+        physical = np.array([bool(p.metrics.get("repulsive_core", True)) for p in self.front_])
+        if physical.any():
+            root = np.where(physical, root, np.inf)
         ok = root <= root.min() * (1 + self.selection_tolerance) + ABSOLUTE_TOLERANCE
         return int(np.flatnonzero(ok)[0])
 
@@ -243,6 +251,14 @@ class SymbolicPotential:
     def _require_fitted(self):
         if not hasattr(self, "front_"):
             raise ConfigError("call fit() first")
+
+
+def repulsive_core(potential: Potential, r_min: float) -> bool:
+    """True if U > 0 and U' < 0 on [0.5 r_min, r_min] (checked on 64 points)."""
+    r = np.linspace(0.5 * r_min, r_min, 64)
+    with np.errstate(all="ignore"):
+        u, du = potential.pair_energy(r, order=1)
+    return bool(np.all(np.isfinite(u)) and np.all(np.isfinite(du)) and np.all(du < 0) and np.all(u > 0))
 
 
 def evaluate_metrics(potential: Potential, dataset: Dataset, predictions=None) -> dict:

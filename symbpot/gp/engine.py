@@ -107,11 +107,15 @@ class HallOfFame:
             self.best[cand.complexity] = cand
 
     def front(self) -> list[Candidate]:
-        """Candidates by increasing complexity, each strictly better than all simpler ones."""
+        """Candidates by increasing complexity, each better than all simpler ones.
+
+        "Better" means a loss lower by more than one part in 1e9, so that a more complex
+        rewrite of the same function (equal loss up to rounding) does not join the front.
+        """
         out = []
         for c in sorted(self.best):
             cand = self.best[c]
-            if not out or cand.loss < out[-1].loss:
+            if not out or cand.loss < out[-1].loss * (1 - 1e-9):
                 out.append(cand)
         return out
 
