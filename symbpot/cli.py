@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("evolve", help="discover a potential from energies by genetic programming")
     ev.add_argument("data", nargs="*", help="data files (any format ASE reads, e.g. extxyz)")
+    ev.add_argument("--resume", metavar="DIR", default=None,
+                    help="continue the run in DIR from its last checkpoint, with the settings it was started "
+                         "with; --time-limit and --generations then count on top of what it did")
     ev.add_argument("--demo", choices=["lj"], help="use built-in demo data (Lennard-Jones energies)")
     ev.add_argument("--cutoff", type=_positive_float, help="cutoff radius in Å (required with data files)")
     ev.add_argument("--cutoff-style", choices=["smooth", "shift", "hard"], default=None,
@@ -67,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--group-weights", type=_group_weights, default=None, metavar="G=W,...",
                     help="per-group structure weights, e.g. Elastic=2,Surface=0.5")
     ev.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default 0)")
-    ev.add_argument("--time-limit", type=_positive_float, default=60.0, help="seconds (default 60)")
+    ev.add_argument("--time-limit", type=_positive_float, default=None, help="seconds (default 60)")
     ev.add_argument("--generations", type=_non_negative_int, default=None, help="maximum generations")
     ev.add_argument("--population", type=_non_negative_int, default=200, help="population size (default 200)")
     ev.add_argument("--validation-fraction", type=float, default=0.0,
@@ -77,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--grid-size", type=_non_negative_int, default=200, help="radial grid nodes (default 200)")
     ev.add_argument("--max-size", type=_non_negative_int, default=30, help="maximum tree size (default 30)")
     ev.add_argument("--out", default=None, help="run folder (default runs/<name>-<date>); never overwritten")
+    ev.add_argument("--checkpoint-interval", type=_positive_float, default=10.0,
+                    help="seconds between checkpoints, written after a generation (default 10)")
     ev.add_argument("--quiet", action="store_true", help="no progress display")
     ev.add_argument("--no-report", action="store_true", help="do not write the report pictures and HTML")
 
@@ -147,18 +152,61 @@ def _load_data(args):
 
 
 def cmd_evolve(args) -> int:
+    if args.resume:
+        return _resume(args)
+    if args.time_limit is None:
+        args.time_limit = 60.0
+    return _evolve(args)
+
+
+def _resume(args) -> int:
+    """Continue a killed or finished run from its checkpoint, with its own settings."""
+    import json
+
+    from .checkpoint import FILENAME, read_checkpoint
+
+    run = args.resume
+    if args.data or args.demo:
+        raise ConfigError("--resume takes the data from the run folder; give no data files or --demo")
+    config_path = os.path.join(run, "config.json")
+    if not os.path.isdir(run):
+        raise ConfigError(f"{run}: no such run folder")
+    state = read_checkpoint(os.path.join(run, FILENAME))
+    try:
+        with open(config_path) as fh:
+            config = json.load(fh)
+        saved = config["cli"]
+    except FileNotFoundError:
+        raise ConfigError(f"{config_path}: missing, cannot resume") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{config_path}: unreadable run configuration ({exc})") from None
+    extra_time, extra_generations = args.time_limit, args.generations
+    quiet = args.quiet
+    for key, value in saved.items():
+        if hasattr(args, key):
+            setattr(args, key, value)
+    args.time_limit = extra_time if extra_time is not None else (None if extra_generations else 60.0)
+    args.generations = extra_generations
+    args.quiet = quiet
+    args.out = run
+    return _evolve(args, resume_state=state)
+
+
+def _evolve(args, resume_state=None) -> int:
     from . import SymbolicPotential
+    from .checkpoint import FILENAME
     from .estimator import ProgressPrinter
     from .export.sympy_form import round_floats
     from .runfolder import (HistoryWriter, check_run_dir, create_run_dir, default_run_dir, versions,
-                            write_json, write_results)
+                            write_history, write_json, write_results)
 
     if not 0 <= args.validation_fraction < 1:
         raise ConfigError(f"--validation-fraction must be in [0, 1), got {args.validation_fraction}")
     if args.population < 4:
         raise ConfigError(f"--population must be at least 4, got {args.population}")
     out = args.out or default_run_dir("demo-lj" if args.demo else "evolve")
-    check_run_dir(out)
+    if resume_state is None:
+        check_run_dir(out)
     dataset, sources, cutoff = _load_data(args)
     test = _read(args.test, cutoff, args) if args.test else None
     style = args.cutoff_style or ("hard" if args.demo else "smooth")
@@ -170,18 +218,31 @@ def cmd_evolve(args) -> int:
                                   validation_fraction=args.validation_fraction, target_rmse=target,
                                   energy_weight=args.energy_weight, force_weight=args.force_weight,
                                   stress_weight=args.stress_weight, group_weights=args.group_weights)
-    create_run_dir(out)
-    config = {"command": "evolve", "data": sources, "n_structures": len(dataset), "n_pairs": dataset.n_pairs,
+    cli_settings = {k: v for k, v in vars(args).items()
+                    if k not in ("command", "version", "resume", "out", "quiet", "time_limit", "generations",
+                                 "checkpoint_interval")}
+    for key in ("data", "test"):  # absolute, so that a resume works from any directory
+        if cli_settings.get(key):
+            cli_settings[key] = [os.path.abspath(p) for p in cli_settings[key]]
+    if resume_state is not None:
+        print(f"symbpot: resuming {out} from generation {resume_state['generation']}", file=sys.stderr)
+        write_history(os.path.join(out, "history.csv"), resume_state["history"])
+    else:
+        create_run_dir(out)
+    config = {"command": "evolve", "data": sources, "cli": cli_settings, "n_structures": len(dataset), "n_pairs": dataset.n_pairs,
               "test_data": [os.path.abspath(p) for p in args.test] if args.test else [],
               "species": list(dataset.species), "energy_key": args.energy_key, "forces_key": args.forces_key,
               "stress_key": args.stress_key, "group_key": args.group_key, "index": args.index,
               **estimator.get_params(), "versions": versions(), "symbpot_version": versions()["symbpot"]}
-    write_json(os.path.join(out, "config.json"), config)
+    if resume_state is None:
+        write_json(os.path.join(out, "config.json"), config)
     printer = None if args.quiet else ProgressPrinter(energy_only=not (args.force_weight or args.stress_weight))
-    estimator.progress = HistoryWriter(os.path.join(out, "history.csv"), then=printer)
+    estimator.progress = HistoryWriter(os.path.join(out, "history.csv"), then=printer,
+                                       append=resume_state is not None)
     print(f"symbpot: {len(dataset)} structures, {dataset.n_pairs} pairs within {cutoff:g} Å; run folder {out}",
           file=sys.stderr)
-    estimator.fit(dataset)
+    estimator.fit(dataset, checkpoint=os.path.join(out, FILENAME), resume=resume_state,
+                  checkpoint_interval=args.checkpoint_interval)
     if printer is not None:
         printer.finish()
     pot = estimator.get_best()

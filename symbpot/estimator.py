@@ -144,14 +144,22 @@ class SymbolicPotential:
         return Cutoff(rc, self.cutoff_style, min(self.cutoff_width, rc))
 
     # --- fitting ------------------------------------------------------------------
-    def fit(self, dataset: Dataset, validation: Dataset | None = None) -> "SymbolicPotential":
-        """Search for potentials on ``dataset``; returns self (see :meth:`_fit`)."""
+    def fit(self, dataset: Dataset, validation: Dataset | None = None, checkpoint: str | None = None,
+            resume: dict | None = None, checkpoint_interval: float = 10.0) -> "SymbolicPotential":
+        """Search for potentials on ``dataset``; returns self (see :meth:`_fit`).
+
+        ``checkpoint``: a file to write the search state to after generations (at most
+        every 10 s) and at the end. ``resume``: a state read from such a file; the search
+        continues from it (``time_limit`` and ``generations`` then count on top of what
+        the earlier run did).
+        """
         from .threads import single_threaded_blas
 
         with single_threaded_blas():
-            return self._fit(dataset, validation)
+            return self._fit(dataset, validation, checkpoint, resume, checkpoint_interval)
 
-    def _fit(self, dataset: Dataset, validation: Dataset | None = None) -> "SymbolicPotential":
+    def _fit(self, dataset: Dataset, validation: Dataset | None, checkpoint: str | None,
+             resume: dict | None, checkpoint_interval: float) -> "SymbolicPotential":
         """Search for potentials on ``dataset``; returns self.
 
         Fitted attributes: ``front_`` (list of Potential, by complexity), ``equations_``
@@ -171,9 +179,25 @@ class SymbolicPotential:
                               refine_per_generation=self.refine_per_generation)
         energy_only = not (self.force_weight > 0 or self.stress_weight > 0)
         progress = ProgressPrinter(energy_only=energy_only) if self.progress is True else (self.progress or None)
-        search = Search(loss_model, config, progress=progress)
+        from .checkpoint import Checkpointer
+
+        checkpointer = Checkpointer(checkpoint, checkpoint_interval) if checkpoint else None
+        search = Search(loss_model, config, progress=progress, on_generation=checkpointer)
+        if resume is not None:
+            try:
+                search.restore(resume)
+            except (KeyError, TypeError, ValueError, IndexError) as exc:
+                from .checkpoint import CheckpointError
+
+                raise CheckpointError(f"checkpoint does not match this run ({exc})") from None
+            if config.time_limit is not None:
+                config.time_limit += search.elapsed
+            if config.generations is not None:
+                config.generations += search.generation
         start = time.perf_counter()
         hall = search.run()
+        if checkpointer is not None:
+            checkpointer(search, force=True)
         if isinstance(progress, ProgressPrinter):
             progress.finish()
         front = hall.front()

@@ -59,14 +59,26 @@ def write_json(path: str, data) -> None:
     os.replace(tmp, path)
 
 
+def write_history(path: str, rows) -> None:
+    """Rewrite ``history.csv`` with ``rows`` (atomically; used when a run resumes)."""
+    tmp = path + ".tmp"
+    with open(tmp, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(HISTORY_FIELDS)
+        for row in rows:
+            writer.writerow([row[k] for k in HISTORY_FIELDS])
+    os.replace(tmp, path)
+
+
 class HistoryWriter:
     """Appends one row per generation to ``history.csv`` as the search goes."""
 
-    def __init__(self, path: str, then=None):
+    def __init__(self, path: str, then=None, append: bool = False):
         self.path = path
         self.then = then
-        with open(path, "w", newline="") as fh:
-            csv.writer(fh).writerow(HISTORY_FIELDS)
+        if not append:
+            with open(path, "w", newline="") as fh:
+                csv.writer(fh).writerow(HISTORY_FIELDS)
 
     def __call__(self, row: dict) -> None:
         with open(self.path, "a", newline="") as fh:

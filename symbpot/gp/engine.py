@@ -123,10 +123,13 @@ class HallOfFame:
 class Search:
     """One evolutionary search on a loss model (an :class:`EnergyLoss`)."""
 
-    def __init__(self, loss_model, config: SearchConfig, progress: Callable | None = None):
+    def __init__(self, loss_model, config: SearchConfig, progress: Callable | None = None,
+                 on_generation: Callable | None = None):
         self.loss_model = loss_model
         self.config = config
         self.progress = progress
+        self.on_generation = on_generation
+        self.population = None
         self.pset = primitive_set(config.operators)
         self.rng = random.Random(config.seed)
         self.cache: dict[str, Candidate] = {}
@@ -295,10 +298,15 @@ class Search:
         cfg = self.config
         start = self._start = time.perf_counter()
         with deap_random(self.rng):
-            population = self._fresh(cfg.population)
-            self._score(population)
-            population = self._select(population, cfg.population)
-            self._record(start)
+            if self.population is None:
+                population = self._fresh(cfg.population)
+                self._score(population)
+                population = self.population = self._select(population, cfg.population)
+                self._record(start)
+            else:  # resumed: re-score the restored trees (cheap) to rebuild their candidates
+                population = self.population
+                self._score(population)
+                population = self._select(population, cfg.population)
             while not self._done(start):
                 offspring = self._offspring(population)
                 before = set(self.cache)
@@ -307,11 +315,54 @@ class Search:
                 self._refine_best(new)
                 local = self._explore_front()
                 population = self._select(population + offspring + self._refined_trees + local, cfg.population)
+                self.population = population
                 self.generation += 1
                 self._record(start)
+                if self.on_generation is not None:
+                    self.on_generation(self)
             self.polish()
         self.elapsed += time.perf_counter() - start
         return self.hall
+
+    # --- checkpoint state ---------------------------------------------------------------
+    def state(self) -> dict:
+        """Everything needed to continue this search, as JSON-compatible data."""
+        from .primitives import prefix_nodes
+
+        version, internal, gauss = self.rng.getstate()
+        return {
+            "generation": self.generation,
+            "evaluations": self.evaluations,
+            "elapsed_s": self._now() if hasattr(self, "_start") else self.elapsed,
+            "refine_evaluations": self.refine_evaluations,
+            "target_reached_at": self.target_reached_at,
+            "rng_state": [version, list(internal), gauss],
+            "population": [prefix_nodes(t) for t in (self.population or [])],
+            "hall_of_fame": [prefix_nodes(c.tree) for c in self.hall.best.values()],
+            "refined": sorted(self.refined),
+            "explored": sorted(self.explored),
+            "history": self.history,
+        }
+
+    def restore(self, state: dict) -> None:
+        """Continue from :meth:`state` (the hall of fame and population are re-scored)."""
+        from .primitives import tree_from_nodes
+
+        self.generation = int(state["generation"])
+        self.evaluations = int(state["evaluations"])
+        self.elapsed = float(state["elapsed_s"])
+        self.refine_evaluations = int(state["refine_evaluations"])
+        self.target_reached_at = state["target_reached_at"]
+        version, internal, gauss = state["rng_state"]
+        self.rng.setstate((version, tuple(internal), gauss))
+        self.refined = set(state["refined"])
+        self.explored = set(state["explored"])
+        self.history = list(state["history"])
+        with deap_random(self.rng):
+            hall = [tree_from_nodes(n, self.pset) for n in state["hall_of_fame"]]
+            self.population = [tree_from_nodes(n, self.pset) for n in state["population"]]
+        self._score(hall)
+        self.evaluations = int(state["evaluations"])  # re-scoring is not new work
 
     def _explore_front(self) -> list:
         """Score the local variants of front members not explored yet (memetic step)."""

@@ -197,3 +197,22 @@ def local_variants(tree, pset) -> list[gp.PrimitiveTree]:
         if "square" in m and "add" in m:
             out.append(join_terms(terms + [[m["square"]] + term], pset))
     return out
+
+
+def tree_from_nodes(nodes, pset) -> gp.PrimitiveTree:
+    """Rebuild a tree from :func:`prefix_nodes` output (constants become ephemerals again)."""
+    ephemeral = next(t for t in pset.terminals[pset.ret] if isinstance(t, gp.MetaEphemeral))
+    variable = next(t for t in pset.terminals[pset.ret] if not isinstance(t, gp.MetaEphemeral))
+    out = []
+    for name, value in nodes:
+        if name == VAR:
+            out.append(variable)
+        elif name == CONST:
+            const = ephemeral()
+            const.value = float(value)
+            out.append(const)
+        else:
+            if name not in pset.mapping:
+                raise ValueError(f"operator {name!r} is not in the primitive set")
+            out.append(pset.mapping[name])
+    return individual(out)
