@@ -48,6 +48,7 @@ class SearchConfig:
     refine_max_constants: int = 8
     prune_per_generation: int = 10
     patience: int = 10
+    stagnation: int = 60
     operators: tuple = DEFAULT_OPERATORS
     target_loss: float | None = None
     seed: int = 0
@@ -315,6 +316,7 @@ class Search:
                 self._refine_best(new)
                 local = self._explore_front()
                 population = self._select(population + offspring + self._refined_trees + local, cfg.population)
+                population = self._restart_if_stagnant(population)
                 self.population = population
                 self.generation += 1
                 self._record(start)
@@ -323,6 +325,27 @@ class Search:
             self.polish()
         self.elapsed += time.perf_counter() - start
         return self.hall
+
+    def _restart_if_stagnant(self, population):
+        """After ``stagnation`` generations without a better front, renew half the population.
+
+        The front members stay (they are re-inserted), the rest of the new half is fresh
+        random trees: the search leaves a basin it has exhausted without forgetting it.
+        """
+        best = self.best_loss()
+        if best < getattr(self, "_last_best", math.inf) * (1 - 1e-9):
+            self._last_best = best
+            self._last_improvement = self.generation
+            return population
+        if self.generation - getattr(self, "_last_improvement", 0) < self.config.stagnation:
+            return population
+        self._last_improvement = self.generation
+        self.restarts = getattr(self, "restarts", 0) + 1
+        keep = population[: len(population) // 2]
+        front = [individual(list(c.tree)) for c in self.hall.front()]
+        fresh = self._fresh(max(0, len(population) - len(keep) - len(front)))
+        self._score(front + fresh)
+        return self._select(keep + front + fresh, self.config.population)
 
     # --- checkpoint state ---------------------------------------------------------------
     def state(self) -> dict:
@@ -336,6 +359,7 @@ class Search:
             "elapsed_s": self._now() if hasattr(self, "_start") else self.elapsed,
             "refine_evaluations": self.refine_evaluations,
             "target_reached_at": self.target_reached_at,
+            "last_improvement": getattr(self, "_last_improvement", 0),
             "rng_state": [version, list(internal), gauss],
             "population": [prefix_nodes(t) for t in (self.population or [])],
             "hall_of_fame": [prefix_nodes(c.tree) for c in self.hall.best.values()],
@@ -353,6 +377,7 @@ class Search:
         self.elapsed = float(state["elapsed_s"])
         self.refine_evaluations = int(state["refine_evaluations"])
         self.target_reached_at = state["target_reached_at"]
+        self._last_improvement = int(state.get("last_improvement", self.generation))
         version, internal, gauss = state["rng_state"]
         self.rng.setstate((version, tuple(internal), gauss))
         self.refined = set(state["refined"])
