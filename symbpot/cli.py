@@ -91,6 +91,16 @@ def build_parser() -> argparse.ArgumentParser:
     _data_keys(va)
     va.add_argument("--json", action="store_true", help="print the metrics as one JSON object (last line)")
 
+    ex = sub.add_parser("export", help="write a potential for LAMMPS (pair_style lepton or table)")
+    ex.add_argument("potential", help="a run folder or a best.json")
+    ex.add_argument("--format", choices=["lammps"], default="lammps")
+    ex.add_argument("--style", choices=["lepton", "table"], default="lepton",
+                    help="lepton: the closed form (LAMMPS LEPTON package); table: a tabulated file (default lepton)")
+    ex.add_argument("--out", required=True, help="folder to write into; existing files are never overwritten")
+    ex.add_argument("--table-points", type=_non_negative_int, default=20000, help="table points N (default 20000)")
+    ex.add_argument("--r-inner", type=_positive_float, default=None,
+                    help="inner radius of the table in Å (default: where |U| first exceeds 100 eV)")
+
     re_ = sub.add_parser("report", help="(re)write the pictures and report.html of a run folder")
     re_.add_argument("run", help="run folder")
     return parser
@@ -292,6 +302,18 @@ def cmd_validate(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from .export.lammps import export_lammps
+    from .potential import Potential
+
+    pot = Potential.from_json(args.potential)
+    paths = export_lammps(pot, args.out, args.style, table_points=args.table_points, r_inner=args.r_inner)
+    for path in paths.values():
+        print(f"wrote {path}")
+    print("LAMMPS energies exclude the per-species reference energies; in.pair's header lists them")
+    return 0
+
+
 def cmd_report(args) -> int:
     from .report import write_report
 
@@ -314,7 +336,8 @@ def main(argv=None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
-        return {"evolve": cmd_evolve, "validate": cmd_validate, "report": cmd_report}[args.command](args)
+        return {"evolve": cmd_evolve, "validate": cmd_validate, "report": cmd_report,
+                "export": cmd_export}[args.command](args)
     except SymbpotError as exc:
         print(f"symbpot: error: {' '.join(str(exc).split())}", file=sys.stderr)  # always one line
         return 2

@@ -119,6 +119,12 @@ class Potential:
 
     to_calculator = calculator
 
+    def export_lammps(self, out_dir, style: str = "lepton", **kwargs) -> dict:
+        """Write LAMMPS files (DIR/in.pair, plus a table for style="table"); see symbpot.export.lammps."""
+        from .export.lammps import export_lammps
+
+        return export_lammps(self, out_dir, style, **kwargs)
+
     def predict(self, dataset):
         """Energies (S,), forces (N_total, 3) and stresses (S, 6) of a :class:`Dataset`."""
         from .fitness.direct import predict_pairs
