@@ -113,6 +113,8 @@ def _data_keys(p) -> None:
     p.add_argument("--group-key", default=None,
                    help="info key of the structure group (default: group, config_type or mlearn_group)")
     p.add_argument("--index", default=":", help="frames to read from each file, ASE syntax (default ':')")
+    p.add_argument("--skip-bad-frames", action="store_true",
+                   help="skip frames without a finite energy, with bad forces or overlapping atoms (reported)")
 
 
 def _non_negative_float(text: str) -> float:
@@ -138,9 +140,12 @@ def _group_weights(text: str) -> dict:
 def _read(paths, cutoff, args):
     from .data import Dataset
 
-    return Dataset.from_file(paths, cutoff=cutoff, energy_key=args.energy_key, index=args.index,
+    data = Dataset.from_file(paths, cutoff=cutoff, energy_key=args.energy_key, index=args.index,
                              forces_key=args.forces_key or None, stress_key=args.stress_key or None,
-                             group_key=args.group_key)
+                             group_key=args.group_key, skip_bad_frames=getattr(args, "skip_bad_frames", False))
+    for reason in data.skipped:
+        print(f"symbpot: skipped {reason}", file=sys.stderr)
+    return data
 
 
 def _load_data(args):

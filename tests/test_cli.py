@@ -147,3 +147,22 @@ def test_real_command_exit_status(tmp_path):
                            "--cutoff", "5"], capture_output=True, text=True)
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1 and "missing.xyz" in proc.stderr
+
+
+def test_skip_bad_frames(lj_frames_small, tmp_path, capsys):
+    import ase.io
+
+    frames = [a.copy() for a in lj_frames_small[:12]]
+    for a, b in zip(frames, lj_frames_small[:12]):
+        a.info.update(b.info)
+    del frames[3].info["energy"]
+    path = tmp_path / "mixed.extxyz"
+    ase.io.write(path, frames, format="extxyz")
+    code, _, err = run_cli(["evolve", path, "--cutoff", LJ_CUTOFF, "--out", tmp_path / "a"], capsys)
+    assert "mixed.extxyz:3" in one_line_error(code, err)
+    code, _, err = run_cli(["evolve", path, "--cutoff", LJ_CUTOFF, "--skip-bad-frames", "--generations", "2",
+                            "--population", "16", "--quiet", "--no-report", "--out", tmp_path / "b"], capsys)
+    assert code == 0, err
+    assert "skipped" in err and "mixed.extxyz:3" in err
+    config = json.loads((tmp_path / "b" / "config.json").read_text())
+    assert config["n_structures"] == 11
