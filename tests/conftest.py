@@ -1,4 +1,5 @@
 """Shared fixtures: tiny data sets made with ASE (tests never need ../shared)."""
+import numpy as np
 import pytest
 
 from symbpot import Dataset
@@ -28,3 +29,12 @@ def lj_file(tmp_path, lj_frames_small):
     path = tmp_path / "lj.extxyz"
     ase.io.write(path, lj_frames_small[:30], format="extxyz")
     return path
+
+
+def random_rotation(seed):
+    """A random proper rotation matrix (det +1)."""
+    q, rr = np.linalg.qr(np.random.default_rng(seed).normal(size=(3, 3)))
+    q = q * np.sign(np.diag(rr))
+    if np.linalg.det(q) < 0:
+        q[:, 0] = -q[:, 0]
+    return q

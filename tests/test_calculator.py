@@ -33,6 +33,7 @@ from ase.stress import voigt_6_to_full_3x3_stress
 from symbpot import Cutoff, DataError, Dataset, Potential
 from symbpot.calculator import SymbpotCalculator
 from symbpot.expr import Program, R
+from conftest import random_rotation
 
 RC = 5.0
 WIDTH = 1.2
@@ -314,14 +315,6 @@ def test_stress_matches_ase_numerical_stress():
 
 
 # --- invariances --------------------------------------------------------------------------
-def random_rotation(seed):
-    q, rr = np.linalg.qr(np.random.default_rng(seed).normal(size=(3, 3)))
-    q = q * np.sign(np.diag(rr))
-    if np.linalg.det(q) < 0:
-        q[:, 0] = -q[:, 0]
-    return q
-
-
 def results(atoms, pot):
     a = calculated(atoms, pot)
     stress = a.get_stress() if all(a.pbc) else None

@@ -31,6 +31,7 @@ from symbpot.fitness import (EnergyLoss, atom_pair_energies, energy_errors, fit_
                              pair_values, structure_pair_energies)
 from symbpot.gp import primitive_set
 from symbpot.gp.primitives import deap_random, prefix_nodes
+from conftest import random_rotation
 
 RC = 2.5 * SIGMA
 STYLES = ("hard", "shift", "smooth")
@@ -649,14 +650,6 @@ def random_cluster(n=13, seed=0, min_distance=2.5, box=7.0):
 @pytest.fixture(scope="module")
 def potential():
     return Potential(lj_program(), Cutoff(RC, "smooth"), {"Ar": -0.7})
-
-
-def random_rotation(seed):
-    q, rr = np.linalg.qr(np.random.default_rng(seed).normal(size=(3, 3)))
-    q = q * np.sign(np.diag(rr))
-    if np.linalg.det(q) < 0:
-        q[:, 0] = -q[:, 0]
-    return q
 
 
 def test_energy_invariances_cluster(potential):

@@ -238,11 +238,6 @@ class PairLoss:
         losses, coefs = _solve_candidates(np.ascontiguousarray(Z), self.Rb, offsets, finite)
         return losses, [coefs[offsets[c]:offsets[c + 1]] for c in range(len(candidates))]
 
-    def loss_of_nodes(self, u: np.ndarray) -> float:
-        """Loss of one potential given directly by its node vector (2G,)."""
-        res = self.RA @ u - self.Rb
-        return float(res @ res)
-
     def residuals(self, terms: Sequence[Program]):
         """Residual vector R_A u - R_b of a candidate with optimal outer coefficients.
 
