@@ -209,3 +209,29 @@ class Potential:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise PotentialFileError(f"{path}: cannot read potential ({exc})") from None
         return cls.from_dict(data, path)
+
+
+def load_potential(path):
+    """Read any potential symbpot wrote (a ``best.json`` or a run folder holding one).
+
+    Returns a :class:`Potential` (pair form, one pair function) or a
+    :class:`symbpot.manybody.ManyBodyPotential` (EAM forms, per-species-pair functions),
+    according to the file's ``form``. Every potential has ``calculator()``, ``species``
+    (may be empty for a pair potential that applies to any element),
+    ``reference_energies``, ``cutoff`` and ``export_lammps``.
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        path = os.path.join(path, "best.json")
+    try:
+        with open(path) as fh:
+            data = json.load(fh)
+    except FileNotFoundError:
+        raise PotentialFileError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PotentialFileError(f"{path}: cannot read potential ({exc})") from None
+    if isinstance(data, dict) and data.get("form", "pair") != "pair" or (isinstance(data, dict) and "pairs" in data):
+        from .manybody import ManyBodyPotential
+
+        return ManyBodyPotential.from_dict(data, path)
+    return Potential.from_dict(data, path)

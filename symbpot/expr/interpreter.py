@@ -23,6 +23,7 @@ from .registry import (
     OP_MUL,
     OP_NEG,
     OP_POWI,
+    OP_SQRT,
     OP_SUB,
     OP_VAR,
 )
@@ -166,6 +167,15 @@ def _run(ops, args, lo, hi, x, order, sv, s1, s2, out_v, out_d1, out_d2):
                 if order >= 1:
                     s1[top, p] = e * s1[top, p]
                 sv[top, p] = e
+        elif op == OP_SQRT:
+            for p in range(n):
+                q = np.sqrt(sv[top, p]) if sv[top, p] >= 0.0 else np.nan
+                if order >= 1:
+                    q1 = 0.5 * s1[top, p] / q
+                    if order >= 2:
+                        s2[top, p] = (0.5 * s2[top, p] - q1 * q1) / q
+                    s1[top, p] = q1
+                sv[top, p] = q
         else:
             # unknown opcode: poison the output so the candidate is rejected
             for p in range(n):

@@ -129,6 +129,14 @@ class Program:
                     ops.append(OPERATORS["exp"].opcode)
                     args.append(0.0)
                     return
+                if exponent == sympy.Rational(1, 2) or exponent == sympy.Rational(-1, 2):
+                    emit(base)
+                    ops.append(OPERATORS["sqrt"].opcode)
+                    args.append(0.0)
+                    if exponent < 0:
+                        ops.append(OPERATORS["powi"].opcode)
+                        args.append(-1.0)
+                    return
                 if not (exponent.is_Integer):
                     raise ProgramError(f"non-integer power {e} is not supported")
                 emit(base)

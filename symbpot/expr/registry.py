@@ -26,6 +26,7 @@ OP_DIV = 5
 OP_NEG = 6
 OP_POWI = 7  # integer power; the exponent is the program's ``args`` entry
 OP_EXP = 8
+OP_SQRT = 9  # square root (nan for a negative argument: the candidate is rejected)
 
 OPCODE_ARITY = {
     OP_VAR: 0,
@@ -37,6 +38,7 @@ OPCODE_ARITY = {
     OP_NEG: 1,
     OP_POWI: 1,
     OP_EXP: 1,
+    OP_SQRT: 1,
 }
 
 
@@ -91,6 +93,7 @@ OPERATORS: dict[str, Operator] = {
         Operator("square", 1, OP_POWI, 2, lambda c, n: c[0] ** 2, lambda c, n: _lepton_powi(c, 2)),
         Operator("cube", 1, OP_POWI, 3, lambda c, n: c[0] ** 3, lambda c, n: _lepton_powi(c, 3)),
         Operator("exp", 1, OP_EXP, 0, lambda c, n: sympy.exp(c[0]), lambda c, n: f"exp({c[0]})", complexity=2),
+        Operator("sqrt", 1, OP_SQRT, 0, lambda c, n: sympy.sqrt(c[0]), lambda c, n: f"sqrt({c[0]})", complexity=2),
     )
 }
 
@@ -103,10 +106,13 @@ CANONICAL: dict[int, Operator] = {
     OP_NEG: OPERATORS["neg"],
     OP_POWI: OPERATORS["powi"],
     OP_EXP: OPERATORS["exp"],
+    OP_SQRT: OPERATORS["sqrt"],
 }
 
 #: Operators used by default by the pair-potential search.
 DEFAULT_OPERATORS = ("add", "sub", "mul", "div", "neg", "inv", "square", "cube", "exp")
+#: Operators of the embedding function F(rho) of many-body forms (sqrt: Finnis-Sinclair).
+EMBEDDING_OPERATORS = ("add", "sub", "mul", "div", "neg", "square", "cube", "sqrt")
 
 VARIABLE_NAME = "r"
 R = sympy.Symbol(VARIABLE_NAME, positive=True)
