@@ -27,16 +27,20 @@ class SymbpotCalculator(Calculator):
         super().calculate(atoms, properties, system_changes)
         atoms = self.atoms
         pot = self.potential
-        i, d, vec = neighbor_list("idD", atoms, pot.cutoff.radius)
-        u, du = pot.pair_energy(d, order=1)
-        energies, forces, virial = pair_sums(u, du, i, vec, d, len(atoms))
-        symbols = atoms.get_chemical_symbols()
-        missing = sorted(set(symbols) - set(pot.reference_energies))
-        if missing:
-            from .errors import DataError
+        if hasattr(pot, "atoms_results"):  # many-body forms
+            res = pot.atoms_results(atoms)
+            energies, forces, virial = res["energies"], res["forces"], res["virial"]
+        else:
+            i, d, vec = neighbor_list("idD", atoms, pot.cutoff.radius)
+            u, du = pot.pair_energy(d, order=1)
+            energies, forces, virial = pair_sums(u, du, i, vec, d, len(atoms))
+            symbols = atoms.get_chemical_symbols()
+            missing = sorted(set(symbols) - set(pot.reference_energies))
+            if missing:
+                from .errors import DataError
 
-            raise DataError(f"the potential has no reference energy for {', '.join(missing)}")
-        energies = energies + np.array([pot.reference_energies[s] for s in symbols])
+                raise DataError(f"the potential has no reference energy for {', '.join(missing)}")
+            energies = energies + np.array([pot.reference_energies[s] for s in symbols])
         energy = float(energies.sum())
         self.results["energy"] = energy
         self.results["free_energy"] = energy
