@@ -29,9 +29,10 @@ from .fitness.exact import ExactLoss
 from .forms.cutoff import DEFAULT_WIDTH, Cutoff
 from .front import FrontTable
 from .gp import Search, SearchConfig, combine_terms
+from .forms.templates import TEMPLATE_NAMES, parse_seed_forms, template, template_genome
 from .potential import Potential
 
-FORMS = ("pair",)
+FORMS = ("pair", "eam") + TEMPLATE_NAMES
 ABSOLUTE_TOLERANCE = 1e-6  # on sqrt(loss): 0.001 meV/atom for an energy-only loss
 
 
@@ -40,8 +41,15 @@ class SymbolicPotential:
 
     Parameters
     ----------
-    form : {"pair"}
-        Functional form searched.
+    form : {"pair", "eam", "lj", "morse", "buckingham", "finnis-sinclair", "sutton-chen"}
+        Functional form: ``pair`` evolves V(r) (one function per species pair when the data
+        has several species), ``eam`` evolves phi(r), g(r) and F(rho) together; the
+        template names fit that template's constants alone (no evolution, see
+        :mod:`symbpot.forms.templates`).
+    seed_forms : sequence of str
+        Templates put into the initial population of a ``pair`` or ``eam`` search.
+    template_starts : int
+        Starting points of the constant fit of a template form.
     seed : int
         Seed of the search; with the same data and settings the result is identical.
     time_limit : float or None
@@ -85,8 +93,10 @@ class SymbolicPotential:
                  target_rmse: float | None = None, selection_tolerance: float = 0.05,
                  refine_per_generation: int = 3, energy_weight: float = 1.0, force_weight: float = 0.0,
                  stress_weight: float = 0.0, group_weights: dict | None = None,
-                 progress: Callable | bool | None = None):
+                 progress: Callable | bool | None = None, seed_forms=(), template_starts: int = 8):
         self.form = form
+        self.seed_forms = tuple(parse_seed_forms(seed_forms))
+        self.template_starts = template_starts
         self.seed = seed
         self.time_limit = time_limit
         self.generations = generations
@@ -113,7 +123,7 @@ class SymbolicPotential:
             "form", "seed", "time_limit", "generations", "population", "cutoff", "cutoff_style",
             "cutoff_width", "grid_size", "max_size", "max_depth", "operators", "validation_fraction",
             "target_rmse", "selection_tolerance", "refine_per_generation", "energy_weight", "force_weight",
-            "stress_weight", "group_weights")}
+            "stress_weight", "group_weights", "seed_forms", "template_starts")}
 
     # --- checks -------------------------------------------------------------------
     def _check(self, dataset: Dataset) -> Cutoff:
@@ -171,7 +181,16 @@ class SymbolicPotential:
         if validation is None and self.validation_fraction:
             train, validation = dataset.split(self.validation_fraction, self.seed)
         weights = self._structure_weights(train)
-        loss_model = PairLoss(train, cutoff, self.grid_size, weights=weights, **self._loss_weights())
+        species = tuple(sorted(set(train.species) | set(validation.species if validation is not None else ())))
+        many_body = self.form != "pair" or len(species) > 1
+        embedding = self.form == "eam" or (self.form in TEMPLATE_NAMES and template(self.form).many_body)
+        if many_body:
+            from .fitness.manybody import ManyBodyLoss
+
+            loss_model = ManyBodyLoss(train, cutoff, species, embedding, self.grid_size, weights=weights,
+                                      **self._loss_weights())
+        else:
+            loss_model = PairLoss(train, cutoff, self.grid_size, weights=weights, **self._loss_weights())
         target_loss = None if self.target_rmse is None else (self.target_rmse / 1000.0) ** 2
         config = SearchConfig(population=self.population, generations=self.generations,
                               time_limit=self.time_limit, max_size=self.max_size, max_depth=self.max_depth,
@@ -182,7 +201,17 @@ class SymbolicPotential:
         from .checkpoint import Checkpointer
 
         checkpointer = Checkpointer(checkpoint, checkpoint_interval) if checkpoint else None
-        search = Search(loss_model, config, progress=progress, on_generation=checkpointer)
+        seed_names = (self.form,) if self.form in TEMPLATE_NAMES else self.seed_forms
+        if many_body:
+            from .gp.manybody_search import ManyBodySearch
+
+            config.refine_max_constants = 12
+            seeds = [template_genome(n, len(species), embedding, cutoff.radius) for n in seed_names]
+            search = ManyBodySearch(loss_model, config, progress=progress, on_generation=checkpointer,
+                                    seeds=seeds)
+        else:
+            seeds = [template_genome(n, 1, False, cutoff.radius)[0] for n in seed_names]
+            search = Search(loss_model, config, progress=progress, on_generation=checkpointer, seeds=seeds)
         if resume is not None:
             try:
                 search.restore(resume)
@@ -195,7 +224,11 @@ class SymbolicPotential:
             if config.generations is not None:
                 config.generations += search.generation
         start = time.perf_counter()
-        hall = search.run()
+        if self.form in TEMPLATE_NAMES and resume is None:
+            search.fit_seeds(starts=max(1, int(self.template_starts)))
+            hall = search.hall
+        else:
+            hall = search.run()
         if checkpointer is not None:
             checkpointer(search, force=True)
         if isinstance(progress, ProgressPrinter):
@@ -209,7 +242,10 @@ class SymbolicPotential:
         exact_train = ExactLoss(train, cutoff, weights, **self._loss_weights())
         exact_val = None if validation is None else ExactLoss(
             validation, cutoff, self._structure_weights(validation), **self._loss_weights())
-        self.front_ = [self._finalise(c, exact_train, exact_val) for c in front]
+        if many_body:
+            self.front_ = [self._finalise_manybody(c, exact_train, exact_val, species, embedding) for c in front]
+        else:
+            self.front_ = [self._finalise(c, exact_train, exact_val) for c in front]
         self.equations_ = FrontTable.from_potentials(self.front_, [c.loss for c in front])
         self.best_index_ = self._best_index()
         self.fit_time_ = time.perf_counter() - start
@@ -236,6 +272,56 @@ class SymbolicPotential:
         refs = fit_reference_energies(e_pair, train, train.species, self._structure_weights(train))
         potential = Potential(pair, exact_train.cutoff, dict(zip(train.species, map(float, refs))),
                               complexity=int(cand.complexity))
+        predictions = potential.predict(train)
+        metrics = {"train": evaluate_metrics(potential, train, predictions),
+                   "loss": {"train": exact_train.loss(potential, predictions)}}
+        if exact_val is not None:
+            predictions = potential.predict(exact_val.dataset)
+            metrics["validation"] = evaluate_metrics(potential, exact_val.dataset, predictions)
+            metrics["loss"]["validation"] = exact_val.loss(potential, predictions)
+        judged = "validation" if exact_val is not None else "train"
+        metrics["repulsive_core"] = repulsive_core(potential, float(train.pair_distance.min()))
+        potential.metrics = {**{k: v for k, v in metrics[judged].items() if k != "n_structures"},
+                             "judged_on": judged, **metrics}
+        return potential
+
+    def _finalise_manybody(self, cand, exact_train: ExactLoss, exact_val, species, embedding):
+        """Exact outer coefficients, reference energies and metrics of a many-body front member."""
+        from .fitness.manybody import atom_species_index, exact_fit
+        from .manybody import ManyBodyPotential
+
+        train = exact_train.dataset
+        atom_species = atom_species_index(train, species)
+        sol = exact_fit(cand.terms, exact_train, species, atom_species)
+        coef = sol.coefficients if np.all(np.isfinite(sol.coefficients)) and np.isfinite(sol.loss) \
+            else cand.coefficients
+        terms = cand.terms
+        pos = 0
+        pair = []
+        for programs in terms.pair:
+            pair.append(combine_terms(programs, coef[pos:pos + len(programs)]))
+            pos += len(programs)
+        density = embed = None
+        if embedding:
+            density = list(terms.density)
+            embed = []
+            for programs in terms.embedding:
+                embed.append(combine_terms(programs, coef[pos:pos + len(programs)]))
+                pos += len(programs)
+        refs = {s: 0.0 for s in species}
+        if len(species) == 1 and not embedding:
+            potential = Potential(pair[0], exact_train.cutoff, refs, complexity=int(cand.complexity))
+        else:
+            potential = ManyBodyPotential(species, pair, density, embed, exact_train.cutoff, refs,
+                                          complexity=int(cand.complexity), form="eam" if embedding else "pair")
+        # reference energies enter the energies only: fit them there (also when w_E is 0)
+        e_model = potential.predict(train)[0]
+        ref_values = fit_reference_energies(e_model, train, species, self._structure_weights(train))
+        potential.reference_energies = dict(zip(species, map(float, ref_values)))
+        return self._metrics(potential, exact_train, exact_val)
+
+    def _metrics(self, potential, exact_train: ExactLoss, exact_val):
+        train = exact_train.dataset
         predictions = potential.predict(train)
         metrics = {"train": evaluate_metrics(potential, train, predictions),
                    "loss": {"train": exact_train.loss(potential, predictions)}}
@@ -277,11 +363,18 @@ class SymbolicPotential:
             raise ConfigError("call fit() first")
 
 
-def repulsive_core(potential: Potential, r_min: float) -> bool:
-    """True if U > 0 and U' < 0 on [0.5 r_min, r_min] (checked on 64 points)."""
+def repulsive_core(potential, r_min: float) -> bool:
+    """True if U > 0 and U' < 0 on [0.5 r_min, r_min] (checked on 64 points).
+
+    U is the pair energy, or for many-body forms the energy of a dimer of the first
+    species (above its two isolated atoms).
+    """
     r = np.linspace(0.5 * r_min, r_min, 64)
     with np.errstate(all="ignore"):
-        u, du = potential.pair_energy(r, order=1)
+        if hasattr(potential, "dimer_energy"):
+            u, du = potential.dimer_energy(r)
+        else:
+            u, du = potential.pair_energy(r, order=1)
     return bool(np.all(np.isfinite(u)) and np.all(np.isfinite(du)) and np.all(du < 0) and np.all(u > 0))
 
 

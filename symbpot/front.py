@@ -28,7 +28,13 @@ class FrontTable:
     def from_potentials(cls, potentials, losses) -> "FrontTable":
         rows = []
         for pot, loss in zip(potentials, losses):
-            v = pot.pair_function()
+            if hasattr(pot, "functions"):  # many-body: every function, "; "-separated
+                funcs = pot.functions()
+                size = sum(expression_size(f) for f in funcs.values())
+                text = "; ".join(f"{k} = {v}" for k, v in funcs.items())
+            else:
+                v = pot.pair_function()
+                size, text = expression_size(v), str(v)
             train = pot.metrics["train"]
             val = pot.metrics.get("validation", {})
             nan = float("nan")
@@ -41,8 +47,8 @@ class FrontTable:
                 "energy_mae_meV_per_atom": train["energy_mae_meV_per_atom"],
                 "force_rmse_eV_per_A": train.get("force_rmse_eV_per_A", nan),
                 "validation_rmse_meV_per_atom": val.get("energy_rmse_meV_per_atom", float("nan")),
-                "size": expression_size(v),
-                "expression": str(v),
+                "size": size,
+                "expression": text,
             })
         return cls(rows)
 

@@ -141,6 +141,18 @@ class ManyBodyPotential:
         rho = np.asarray(rho, dtype=float)
         return embedding_values(self.embedding, rho, np.full(len(rho), a))[0]
 
+    def dimer_energy(self, r):
+        """Energy of two atoms of the first species at distance r (above two isolated atoms), and its slope."""
+        r = np.asarray(r, dtype=float)
+        phi, dphi = per_pair_values(self.pair, self.cutoff, r, np.zeros(len(r), dtype=np.int64))
+        if self.form != "eam":
+            return phi, dphi
+        g, dg = per_pair_values(self.density, self.cutoff, r, np.zeros(len(r), dtype=np.int64))
+        atoms = np.zeros(len(r), dtype=np.int64)
+        f, fp = embedding_values(self.embedding, g, atoms)
+        f0 = embedding_values(self.embedding, np.zeros(1), np.zeros(1, dtype=np.int64))[0][0]
+        return phi + 2 * (f - f0), dphi + 2 * fp * dg
+
     def atoms_results(self, atoms) -> dict:
         """Per-atom energies (reference included), forces and the virial tensor of one structure."""
         from ase.neighborlist import neighbor_list
@@ -281,3 +293,4 @@ class ManyBodyPotential:
         if not isinstance(pot, cls):
             raise PotentialFileError(f"{os.fspath(path)}: not a many-body potential")
         return pot
+

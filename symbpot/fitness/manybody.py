@@ -481,3 +481,40 @@ class ManyBodyLoss:
 def gpa(stress):
     """eV/Å^3 to GPa."""
     return np.asarray(stress) * EV_PER_A3_IN_GPA
+
+
+def exact_fit(terms: ManyBodyTerms, exact: ExactLoss, species, atom_species: np.ndarray) -> ColumnSolution:
+    """Outer coefficients and reference energies minimising the exact loss (no grid)."""
+    d = exact.dataset
+    n_types = len(terms.pair)
+    cols = []
+    with np.errstate(all="ignore"):
+        for t, programs in enumerate(terms.pair):
+            for p in programs:
+                pair = [None] * n_types
+                pair[t] = p
+                e, f, s, _ = predict_manybody(pair, None, None, exact.cutoff, d, atom_species, exact.use_forces)
+                cols.append(exact._rows(e, f, s))
+        if terms.embedding is not None:
+            for a, programs in enumerate(terms.embedding):
+                for p in programs:
+                    emb = [None] * len(species)
+                    emb[a] = p
+                    e, f, s, _ = predict_manybody([None] * n_types, terms.density, emb, exact.cutoff, d,
+                                                  atom_species, exact.use_forces)
+                    cols.append(exact._rows(e, f, s))
+    columns = np.column_stack(cols) if cols else np.zeros((len(exact.target()), 0))
+    if not np.all(np.isfinite(columns)):
+        return ColumnSolution(np.inf, np.zeros(columns.shape[1]), np.zeros(len(species)))
+    counts = d.species_counts_for(species).astype(float)
+    zf, zs = np.zeros_like(d.forces), np.zeros_like(d.stress)
+    refs = np.column_stack([exact._rows(counts[:, a], zf, zs) for a in range(len(species))])
+    design = np.hstack([columns, refs])
+    target = exact.target()
+    norms = np.linalg.norm(design, axis=0)
+    norms[norms == 0] = 1.0
+    solution, *_ = np.linalg.lstsq(design / norms, target, rcond=1e-13)
+    solution = solution / norms
+    residual = design @ solution - target
+    n = columns.shape[1]
+    return ColumnSolution(float(residual @ residual), solution[:n], solution[n:])

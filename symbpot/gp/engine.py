@@ -29,7 +29,8 @@ from scipy.optimize import least_squares
 
 from ..expr import DEFAULT_OPERATORS, Program
 from .primitives import (complexity, constants_of, deap_random, individual, join_terms, local_variants,
-                         primitive_set, pruned_variants, split_tree_terms, tree_terms, with_constants)
+                         primitive_set, pruned_variants, split_tree_terms, tree_from_nodes, tree_terms,
+                         with_constants)
 
 
 @dataclass
@@ -125,7 +126,7 @@ class Search:
     """One evolutionary search on a loss model (an :class:`EnergyLoss`)."""
 
     def __init__(self, loss_model, config: SearchConfig, progress: Callable | None = None,
-                 on_generation: Callable | None = None):
+                 on_generation: Callable | None = None, seeds=()):
         self.loss_model = loss_model
         self.config = config
         self.progress = progress
@@ -143,6 +144,8 @@ class Search:
         self.refine_evaluations = 0
         self.explored: set[str] = set()
         self.target_reached_at: int | None = None
+        #: prefix-node lists of trees put into the initial population (templates)
+        self.seeds = [list(s) for s in seeds]
 
     # --- scoring ------------------------------------------------------------------
     @staticmethod
@@ -206,8 +209,15 @@ class Search:
         return with_constants(cand.tree, sol.x)
 
     # --- variation ----------------------------------------------------------------
+    def _copy(self, tree):
+        return individual(list(tree))
+
     def _fresh(self, n: int) -> list:
-        return [individual(gp.genHalfAndHalf(self.pset, 1, 4)) for _ in range(n)]
+        out = []
+        if self.seeds and self.population is None and not getattr(self, "_seeded", False):
+            self._seeded = True
+            out = [tree_from_nodes(s, self.pset) for s in self.seeds[:n]]
+        return out + [individual(gp.genHalfAndHalf(self.pset, 1, 4)) for _ in range(n - len(out))]
 
     def _within_limits(self, tree) -> bool:
         return len(tree) <= self.config.max_size and tree.height <= self.config.max_depth
@@ -342,7 +352,7 @@ class Search:
         self._last_improvement = self.generation
         self.restarts = getattr(self, "restarts", 0) + 1
         keep = population[: len(population) // 2]
-        front = [individual(list(c.tree)) for c in self.hall.front()]
+        front = [self._copy(c.tree) for c in self.hall.front()]
         fresh = self._fresh(max(0, len(population) - len(keep) - len(front)))
         self._score(front + fresh)
         return self._select(keep + front + fresh, self.config.population)
