@@ -11,6 +11,7 @@ import os
 import sys
 
 from .errors import ConfigError, SymbpotError
+from .properties_cli import add_properties_parser, cmd_properties
 
 DEMO_N_FRAMES = 60
 
@@ -53,6 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help="continue the run in DIR from its last checkpoint, with the settings it was started "
                          "with; --time-limit and --generations then count on top of what it did")
     ev.add_argument("--demo", choices=["lj"], help="use built-in demo data (Lennard-Jones energies)")
+    ev.add_argument("--form", default="pair", metavar="FORM",
+                    help="pair (evolve V(r); one per species pair), eam (evolve phi, g and F together), or a "
+                         "template whose constants are fitted: lj, morse, buckingham, finnis-sinclair, "
+                         "sutton-chen (default pair)")
+    ev.add_argument("--seed-forms", default="", metavar="T1,T2",
+                    help="templates put into the initial population, e.g. lj,morse,finnis-sinclair")
+    ev.add_argument("--template-starts", type=_non_negative_int, default=8,
+                    help="starting points of a template's constant fit (default 8)")
     ev.add_argument("--cutoff", type=_positive_float, help="cutoff radius in Å (required with data files)")
     ev.add_argument("--cutoff-style", choices=["smooth", "shift", "hard"], default=None,
                     help="cutoff treatment (default smooth; hard for --demo lj, whose labels are truncated)")
@@ -91,11 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
     _data_keys(va)
     va.add_argument("--json", action="store_true", help="print the metrics as one JSON object (last line)")
 
-    ex = sub.add_parser("export", help="write a potential for LAMMPS (pair_style lepton or table)")
+    ex = sub.add_parser("export", help="write a potential for LAMMPS (pair_style lepton, table or eam)")
     ex.add_argument("potential", help="a run folder or a best.json")
-    ex.add_argument("--format", choices=["lammps"], default="lammps")
-    ex.add_argument("--style", choices=["lepton", "table"], default="lepton",
-                    help="lepton: the closed form (LAMMPS LEPTON package); table: a tabulated file (default lepton)")
+    ex.add_argument("--format", default="lammps", help="output format (lammps)")
+    ex.add_argument("--style", default=None, choices=["lepton", "table", "setfl", "alloy", "fs"],
+                    help="pair potentials: lepton (the closed form, LAMMPS LEPTON package; default) or table; "
+                         "EAM potentials: setfl (eam/alloy, or eam/fs when densities depend on both species; "
+                         "default), alloy or fs")
     ex.add_argument("--out", required=True, help="folder to write into; existing files are never overwritten")
     ex.add_argument("--table-points", type=_non_negative_int, default=20000, help="table points N (default 20000)")
     ex.add_argument("--r-inner", type=_positive_float, default=None,
@@ -103,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     re_ = sub.add_parser("report", help="(re)write the pictures and report.html of a run folder")
     re_.add_argument("run", help="run folder")
+    add_properties_parser(sub)
     return parser
 
 
@@ -219,6 +231,12 @@ def _evolve(args, resume_state=None) -> int:
         raise ConfigError(f"--validation-fraction must be in [0, 1), got {args.validation_fraction}")
     if args.population < 4:
         raise ConfigError(f"--population must be at least 4, got {args.population}")
+    from .estimator import FORMS
+    from .forms.templates import parse_seed_forms
+
+    if args.form not in FORMS:
+        raise ConfigError(f"--form: unknown form {args.form!r} (choose from {', '.join(FORMS)})")
+    parse_seed_forms(args.seed_forms)  # unknown names: one clear error before any data is read
     out = args.out or default_run_dir("demo-lj" if args.demo else "evolve")
     if resume_state is None:
         check_run_dir(out)
@@ -226,7 +244,8 @@ def _evolve(args, resume_state=None) -> int:
     test = _read(args.test, cutoff, args) if args.test else None
     style = args.cutoff_style or ("hard" if args.demo else "smooth")
     target = args.target_rmse if args.target_rmse is not None else (1e-4 if args.demo else None)
-    estimator = SymbolicPotential(form="pair", seed=args.seed, time_limit=args.time_limit,
+    estimator = SymbolicPotential(form=args.form, seed_forms=args.seed_forms,
+                                  template_starts=max(1, args.template_starts), seed=args.seed, time_limit=args.time_limit,
                                   generations=args.generations, population=args.population, cutoff=cutoff,
                                   cutoff_style=style, cutoff_width=min(args.cutoff_width, cutoff),
                                   grid_size=args.grid_size, max_size=args.max_size,
@@ -266,7 +285,10 @@ def _evolve(args, resume_state=None) -> int:
 
         pot.metrics["test"] = validate(pot, test)
     best = write_results(out, estimator)
-    print(f"best: U(r) = {round_floats(pot.sympy(), 8)}")
+    if hasattr(pot, "functions"):
+        print("best: " + "; ".join(f"{k} = {round_floats(v, 8)}" for k, v in pot.functions().items()))
+    else:
+        print(f"best: U(r) = {round_floats(pot.sympy(), 8)}")
     print(f"energy RMSE {best['metrics']['energy_rmse_meV_per_atom']:.4g} meV/atom, "
           f"MAE {best['metrics']['energy_mae_meV_per_atom']:.4g} meV/atom ({best['metrics']['judged_on']})")
     if test is not None:
@@ -295,10 +317,10 @@ def _report(run_dir, train=None, test=None) -> None:
 def cmd_validate(args) -> int:
     import json
 
-    from .potential import Potential
+    from .potential import load_potential
     from .validate import format_table, validate
 
-    potential = Potential.from_json(args.potential)
+    potential = load_potential(args.potential)
     dataset = _read(args.data, potential.cutoff.radius, args)
     metrics = validate(potential, dataset)
     print(format_table(metrics))
@@ -308,11 +330,25 @@ def cmd_validate(args) -> int:
 
 
 def cmd_export(args) -> int:
+    if args.format != "lammps":
+        raise ConfigError(f"--format: unknown export format {args.format!r} (supported: lammps)")
+    args.style_given = args.style is not None
+    if args.style is None:
+        args.style = "lepton"
     from .export.lammps import export_lammps
-    from .potential import Potential
+    from .potential import Potential, load_potential
 
-    pot = Potential.from_json(args.potential)
-    paths = export_lammps(pot, args.out, args.style, table_points=args.table_points, r_inner=args.r_inner)
+    pot = load_potential(args.potential)
+    if isinstance(pot, Potential):
+        if args.style not in ("lepton", "table"):
+            raise ConfigError(f"--style {args.style} is for EAM potentials; a pair potential takes lepton or table")
+        paths = export_lammps(pot, args.out, args.style, table_points=args.table_points, r_inner=args.r_inner)
+    else:
+        style = "setfl" if args.style == "lepton" and args.style_given is False else args.style
+        if style not in ("setfl", "alloy", "fs"):
+            raise ConfigError(f"--style {args.style}: a many-body potential is written as an EAM setfl file "
+                              "(setfl, alloy or fs)")
+        paths = pot.export_lammps(args.out, style)
     for path in paths.values():
         print(f"wrote {path}")
     print("LAMMPS energies exclude the per-species reference energies; in.pair's header lists them")
@@ -342,7 +378,7 @@ def main(argv=None) -> int:
         return 2
     try:
         return {"evolve": cmd_evolve, "validate": cmd_validate, "report": cmd_report,
-                "export": cmd_export}[args.command](args)
+                "export": cmd_export, "properties": cmd_properties}[args.command](args)
     except SymbpotError as exc:
         print(f"symbpot: error: {' '.join(str(exc).split())}", file=sys.stderr)  # always one line
         return 2

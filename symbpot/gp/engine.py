@@ -209,6 +209,15 @@ class Search:
         return with_constants(cand.tree, sol.x)
 
     # --- variation ----------------------------------------------------------------
+    def _nodes(self, tree):
+        """JSON-compatible form of an individual (for checkpoints)."""
+        from .primitives import prefix_nodes
+
+        return prefix_nodes(tree)
+
+    def _from_nodes(self, nodes):
+        return tree_from_nodes(nodes, self.pset)
+
     def _copy(self, tree):
         return individual(list(tree))
 
@@ -371,8 +380,8 @@ class Search:
             "target_reached_at": self.target_reached_at,
             "last_improvement": getattr(self, "_last_improvement", 0),
             "rng_state": [version, list(internal), gauss],
-            "population": [prefix_nodes(t) for t in (self.population or [])],
-            "hall_of_fame": [prefix_nodes(c.tree) for c in self.hall.best.values()],
+            "population": [self._nodes(t) for t in (self.population or [])],
+            "hall_of_fame": [self._nodes(c.tree) for c in self.hall.best.values()],
             "refined": sorted(self.refined),
             "explored": sorted(self.explored),
             "history": self.history,
@@ -394,8 +403,8 @@ class Search:
         self.explored = set(state["explored"])
         self.history = list(state["history"])
         with deap_random(self.rng):
-            hall = [tree_from_nodes(n, self.pset) for n in state["hall_of_fame"]]
-            self.population = [tree_from_nodes(n, self.pset) for n in state["population"]]
+            hall = [self._from_nodes(n) for n in state["hall_of_fame"]]
+            self.population = [self._from_nodes(n) for n in state["population"]]
         self._score(hall)
         self.evaluations = int(state["evaluations"])  # re-scoring is not new work
 

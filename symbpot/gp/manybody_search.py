@@ -274,25 +274,19 @@ class ManyBodySearch(Search):
         return genome(out)
 
     # --- checkpoint state ------------------------------------------------------------------
+    def _nodes(self, ind):
+        return [prefix_nodes(t) for t in ind]
+
+    def _from_nodes(self, nodes):
+        return self._rebuild(nodes)
+
     def state(self) -> dict:
-        data = super().state()
-        data["population"] = [[prefix_nodes(t) for t in ind] for ind in (self.population or [])]
-        data["hall_of_fame"] = [[prefix_nodes(t) for t in c.tree] for c in self.hall.best.values()]
-        data["genome_roles"] = [list(r) for r in self.roles]
-        return data
+        return {**super().state(), "genome_roles": [list(r) for r in self.roles]}
 
     def restore(self, state: dict) -> None:
-        from .primitives import deap_random
-
         if [tuple(r) for r in state.get("genome_roles", [])] != self.roles:
             raise ValueError("the checkpoint's genome layout differs from this run's form and species")
-        saved_pop, saved_hall = state["population"], state["hall_of_fame"]
-        super().restore({**state, "population": [], "hall_of_fame": []})
-        with deap_random(self.rng):
-            self.population = [self._rebuild(n) for n in saved_pop]
-            hall = [self._rebuild(n) for n in saved_hall]
-        self._score(hall)
-        self.evaluations = int(state["evaluations"])
+        super().restore(state)
         self._seeded = True
 
     def _rebuild(self, nodes_per_tree):
