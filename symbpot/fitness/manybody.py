@@ -207,6 +207,7 @@ def _design_forces_virial(pair_offsets, pair_i, pair_j, pair_type, pair_k, pair_
 
     ``fprime`` (E, N) holds f_k'(rho_i) of embedding column k (zero for atoms of other
     species). Structures with ``active[s] == False`` are skipped (no force or stress target).
+    The pair arrays are a half list (each unordered pair once; see :func:`half_list`).
     """
     n_struct = pair_offsets.shape[0] - 1
     n_phi = phi_nodes.shape[0]
@@ -247,17 +248,31 @@ def _design_forces_virial(pair_offsets, pair_i, pair_j, pair_type, pair_k, pair_
                     gp = (wa * g_nodes[ty, k] + wb * g_nodes[ty, G + k] + wc * g_nodes[ty, k + 1]
                           + wd * g_nodes[ty, G + k + 1])
                     coef = fsum * gp * inv_r
+                # half list: each unordered pair once, acting on both atoms
                 forces[i, 0, c] += coef * dx
                 forces[i, 1, c] += coef * dy
                 forces[i, 2, c] += coef * dz
-                half = 0.5 * coef
-                virial[s, 0, c] += half * dx * dx
-                virial[s, 1, c] += half * dy * dy
-                virial[s, 2, c] += half * dz * dz
-                virial[s, 3, c] += half * dy * dz
-                virial[s, 4, c] += half * dx * dz
-                virial[s, 5, c] += half * dx * dy
+                forces[j, 0, c] -= coef * dx
+                forces[j, 1, c] -= coef * dy
+                forces[j, 2, c] -= coef * dz
+                virial[s, 0, c] += coef * dx * dx
+                virial[s, 1, c] += coef * dy * dy
+                virial[s, 2, c] += coef * dz * dz
+                virial[s, 3, c] += coef * dy * dz
+                virial[s, 4, c] += coef * dx * dz
+                virial[s, 5, c] += coef * dx * dy
     return forces, virial
+
+
+def half_list(dataset: Dataset) -> np.ndarray:
+    """Indices of the full-list pairs that form a half list (i < j, or i == j with D > 0 lexicographically).
+
+    Every unordered pair (including an atom with its own periodic image) appears once;
+    pairs stay grouped by structure.
+    """
+    i, j, D = dataset.pair_i, dataset.pair_j, dataset.pair_vector
+    positive = (D[:, 0] > 0) | ((D[:, 0] == 0) & ((D[:, 1] > 0) | ((D[:, 1] == 0) & (D[:, 2] > 0))))
+    return np.flatnonzero((i < j) | ((i == j) & positive))
 
 
 @dataclass
@@ -342,6 +357,13 @@ class ManyBodyLoss:
             self.grid.contract(r[self.pair_type == t], dataset.pair_structure[self.pair_type == t], len(dataset), 0.5)
             for t in range(self.n_types)])
         self.structure_of_atom = np.repeat(np.arange(len(dataset)), dataset.n_atoms)
+        half = half_list(dataset)
+        self.half = {
+            "offsets": np.concatenate([[0], np.cumsum(np.bincount(dataset.pair_structure[half],
+                                                                   minlength=len(dataset)))]).astype(np.int64),
+            "i": dataset.pair_i[half], "j": dataset.pair_j[half], "type": self.pair_type[half],
+            "k": self.pair_k[half], "t": self.pair_t[half], "h": self.pair_h[half],
+            "vec": np.ascontiguousarray(dataset.pair_vector[half]), "dist": dataset.pair_distance[half]}
         self.active = np.zeros(len(dataset), dtype=np.bool_)
         if self.exact.use_forces:
             self.active |= dataset.has_forces
@@ -424,10 +446,10 @@ class ManyBodyLoss:
         n_cols = len(energy_cols)
         energy = np.array(energy_cols).T if n_cols else np.zeros((len(d), 0))
         if self.active.any():
+            h = self.half
             forces, virial = _design_forces_virial(
-                d.pair_offsets, d.pair_i, d.pair_j, self.pair_type, self.pair_k, self.pair_t, self.pair_h,
-                d.pair_vector, d.pair_distance, phi_nodes, phi_type, g_nodes, np.ascontiguousarray(fprime),
-                G, self.active, int(d.atom_offsets[-1]))
+                h["offsets"], h["i"], h["j"], h["type"], h["k"], h["t"], h["h"], h["vec"], h["dist"],
+                phi_nodes, phi_type, g_nodes, np.ascontiguousarray(fprime), G, self.active, int(d.atom_offsets[-1]))
         else:
             forces = np.zeros((int(d.atom_offsets[-1]), 3, n_cols))
             virial = np.zeros((len(d), 6, n_cols))
@@ -443,8 +465,12 @@ class ManyBodyLoss:
         design = np.hstack([columns, self.reference_columns])
         norms = np.linalg.norm(design, axis=0)
         norms[norms == 0] = 1.0
+        scaled = design / norms
         with np.errstate(all="ignore"):
-            solution, *_ = np.linalg.lstsq(design / norms, self.target, rcond=1e-13)
+            # QR of [X | y] (cheaper than an SVD over all rows), then the small problem by SVD
+            R = np.linalg.qr(np.column_stack([scaled, self.target]), mode="r")
+            n = design.shape[1]
+            solution, *_ = np.linalg.lstsq(R[:n, :n], R[:n, n], rcond=1e-13)
         solution = solution / norms
         residual = design @ solution - self.target
         loss = float(residual @ residual)
