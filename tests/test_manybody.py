@@ -1,0 +1,285 @@
+"""Many-body (EAM) and multi-species forms: physics of every energy path, grid vs exact, search, templates."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import sympy
+from ase import Atoms
+from ase.build import bulk
+from ase.calculators.fd import calculate_numerical_forces, calculate_numerical_stress
+
+from symbpot import Dataset, SymbolicPotential
+from symbpot.cli import main
+from symbpot.expr import Program
+from symbpot.expr.registry import R
+from symbpot.fitness.manybody import ManyBodyLoss, ManyBodyTerms, atom_species_index, exact_fit, half_list
+from symbpot.forms.cutoff import Cutoff
+from symbpot.forms.templates import TEMPLATE_NAMES, template_genome
+from symbpot.manybody import ManyBodyPotential
+from symbpot.potential import load_potential
+
+from conftest import random_rotation
+
+P = Program.from_sympy
+CUTOFF = Cutoff(5.0, "smooth", 1.0)
+
+
+def sutton_chen(refs=None):
+    """Sutton-Chen Cu-like EAM (n = 9, m = 6), written in a few lines."""
+    return ManyBodyPotential(("Cu",), [P(0.0124 * 1000 * (2.5 / R) ** 9)], [P((2.5 / R) ** 6)],
+                             [P(-1.5 * sympy.sqrt(R))], CUTOFF, refs or {"Cu": -3.0})
+
+
+def two_species_eam():
+    return ManyBodyPotential(
+        ("Cu", "Ni"),
+        [P(1000 * R**-9), P(800 * R**-9 + 0.1), P(500 * R**-8)],
+        [P(R**-6), P(2 * R**-6), P(sympy.exp(-R))],
+        [P(-20 * sympy.sqrt(R)), P(-10 * sympy.sqrt(R) + 0.01 * R**2)],
+        CUTOFF, {"Cu": -1.0, "Ni": -2.0})
+
+
+def two_species_pair():
+    return ManyBodyPotential(("Cu", "Ni"), [P(1000 * R**-9 - 3 * R**-3), P(800 * R**-9 - 2 * R**-3),
+                                            P(sympy.exp(-2 * R) * 50 - 4 * R**-4)],
+                             None, None, CUTOFF, {"Cu": -1.0, "Ni": -2.0}, form="pair")
+
+
+POTENTIALS = {"eam1": sutton_chen, "eam2": two_species_eam, "pair2": two_species_pair}
+
+
+def rattled(n_ni=0, seed=0):
+    atoms = bulk("Cu", "fcc", a=3.6, cubic=True).repeat((2, 2, 1))
+    atoms.rattle(0.1, seed=seed)
+    if n_ni:
+        atoms.symbols[list(range(1, 2 * n_ni, 2))] = "Ni"
+    return atoms
+
+
+@pytest.mark.parametrize("name", sorted(POTENTIALS))
+def test_forces_are_minus_the_energy_gradient(name):
+    pot = POTENTIALS[name]()
+    atoms = rattled(n_ni=0 if name == "eam1" else 4)
+    atoms.calc = pot.calculator()
+    forces = atoms.get_forces()
+    numeric = calculate_numerical_forces(atoms, eps=1e-5)
+    assert np.abs(forces - numeric).max() < 1e-6
+    assert np.abs(forces.sum(axis=0)).max() < 1e-10
+
+
+@pytest.mark.parametrize("name", sorted(POTENTIALS))
+def test_stress_is_the_strain_derivative(name):
+    pot = POTENTIALS[name]()
+    atoms = rattled(n_ni=0 if name == "eam1" else 4, seed=3)
+    atoms.set_cell(atoms.cell * [1.02, 0.99, 1.0], scale_atoms=True)
+    atoms.calc = pot.calculator()
+    stress = atoms.get_stress()
+    numeric = calculate_numerical_stress(atoms, eps=1e-6)
+    assert np.abs(stress - numeric).max() < 1e-7
+
+
+@pytest.mark.parametrize("name", sorted(POTENTIALS))
+def test_invariance_and_additivity(name):
+    pot = POTENTIALS[name]()
+    atoms = rattled(n_ni=0 if name == "eam1" else 4, seed=5)
+    atoms.calc = pot.calculator()
+    e0, f0 = atoms.get_potential_energy(), atoms.get_forces()
+    moved = atoms.copy()
+    moved.translate([0.3, -1.1, 2.0])
+    moved.wrap()
+    moved.calc = pot.calculator()
+    assert moved.get_potential_energy() == pytest.approx(e0, abs=1e-9)
+    order = np.random.default_rng(1).permutation(len(atoms))
+    perm = atoms[order]
+    perm.calc = pot.calculator()
+    assert perm.get_potential_energy() == pytest.approx(e0, abs=1e-9)
+    assert np.allclose(perm.get_forces(), f0[order], atol=1e-9)
+    rot = random_rotation(2)
+    turned = atoms.copy()
+    turned.set_cell(atoms.cell @ rot.T, scale_atoms=False)
+    turned.positions = atoms.positions @ rot.T
+    turned.calc = pot.calculator()
+    assert turned.get_potential_energy() == pytest.approx(e0, abs=1e-9)
+    assert np.allclose(turned.get_forces(), f0 @ rot.T, atol=1e-9)
+    # two clusters far apart: energies add
+    cluster = Atoms("Cu3Ni" if name != "eam1" else "Cu4",
+                    positions=[[0, 0, 0], [2.5, 0, 0], [0, 2.6, 0], [1.2, 1.2, 2.0]])
+    far = cluster.copy()
+    far.translate([20, 0, 0])
+    both = cluster + far
+    energies = []
+    for a in (cluster, far, both):
+        a.calc = pot.calculator()
+        energies.append(a.get_potential_energy())
+    assert energies[2] == pytest.approx(energies[0] + energies[1], abs=1e-10)
+
+
+def labelled(pot, n=24, species=("Cu",), seed=0):
+    rng = np.random.default_rng(seed)
+    frames = []
+    for k in range(n):
+        kind, a = [("fcc", 3.6), ("bcc", 2.87), ("sc", 2.4)][k % 3]
+        atoms = bulk("Cu", kind, a=a * (1 + 0.04 * rng.normal()), cubic=True).repeat(2)
+        atoms.rattle(0.08, seed=k + 100 * seed)
+        if len(species) > 1:
+            atoms.symbols[rng.random(len(atoms)) < 0.4] = species[1]
+        atoms.calc = pot.calculator()
+        atoms.get_potential_energy()
+        atoms.get_forces()
+        atoms.get_stress()
+        frames.append(atoms)
+    return Dataset.from_frames(frames, cutoff=5.0)
+
+
+@pytest.mark.parametrize("name", sorted(POTENTIALS))
+def test_grid_loss_matches_exact_loss(name):
+    pot = POTENTIALS[name]()
+    ds = labelled(pot, n=9, species=pot.species)
+    eam = pot.form == "eam"
+    loss = ManyBodyLoss(ds, CUTOFF, pot.species, eam, grid_size=400, force_weight=0.01, stress_weight=1e-4)
+    terms = ManyBodyTerms([[p] for p in pot.pair], list(pot.density) if eam else None,
+                          [[p] for p in pot.embedding] if eam else None)
+    grid = loss.score_one(terms)
+    exact = exact_fit(terms, loss.exact, pot.species, atom_species_index(loss.dataset, pot.species))
+    assert grid.loss < 1e-12 and exact.loss < 1e-16  # the true form: coefficients 1, exact references
+    np.testing.assert_allclose(exact.coefficients, 1.0, rtol=1e-9)
+    np.testing.assert_allclose(grid.coefficients, 1.0, rtol=1e-4)
+    np.testing.assert_allclose(exact.reference, [pot.reference_energies[s] for s in pot.species], atol=1e-8)
+    # a wrong form: grid and exact losses agree
+    wrong = ManyBodyTerms([[P(R**-7)] for _ in pot.pair], [P(R**-5)] * len(pot.pair) if eam else None,
+                          [[P(R**2), P(R)] for _ in pot.species] if eam else None)
+    g, e = loss.score_one(wrong).loss, exact_fit(wrong, loss.exact, pot.species,
+                                                 atom_species_index(loss.dataset, pot.species)).loss
+    assert g == pytest.approx(e, rel=1e-4)
+
+
+def test_half_list_counts_each_pair_once():
+    ds = labelled(sutton_chen(), n=3)
+    half = half_list(ds)
+    assert 2 * len(half) == ds.n_pairs
+    key = {(int(i), int(j), *np.round(d, 6)) for i, j, d in zip(ds.pair_i, ds.pair_j, ds.pair_vector)}
+    for p in half:
+        assert (int(ds.pair_j[p]), int(ds.pair_i[p]), *np.round(-ds.pair_vector[p], 6)) in key
+
+
+def test_invalid_candidates_get_infinite_loss():
+    ds = labelled(sutton_chen(), n=6)
+    loss = ManyBodyLoss(ds, CUTOFF, ("Cu",), True, force_weight=0.01)
+    bad_f = ManyBodyTerms([[P(R**-9)]], [P(-R**-6)], [[P(sympy.sqrt(R))]])  # sqrt of negative density
+    pole = ManyBodyTerms([[P(1 / (R - 2.7))]], [P(R**-6)], [[P(sympy.sqrt(R))]])
+    for terms in (bad_f, pole):
+        assert loss.score_one(terms).loss == np.inf
+        res, _ = loss.residuals(terms)
+        assert np.all(np.isfinite(res))
+
+
+def test_sutton_chen_template_recovers_the_potential_exactly():
+    truth = sutton_chen()
+    ds = labelled(truth)
+    est = SymbolicPotential(form="sutton-chen", force_weight=0.01, stress_weight=1e-4).fit(ds)
+    best = est.get_best()
+    assert best.metrics["train"]["energy_rmse_meV_per_atom"] < 1e-6
+    test = labelled(truth, n=9, seed=7)
+    pred = best.predict(test)[0]
+    assert np.max(np.abs(pred - test.energies) / test.n_atoms) < 1e-7
+
+
+def test_eam_search_recovers_sutton_chen_on_held_out_structures():
+    """--form eam, seeded with Lennard-Jones (not the truth): evolution finds the many-body form."""
+    truth = sutton_chen()
+    ds = labelled(truth, n=30)
+    est = SymbolicPotential(form="eam", seed_forms=("lj",), generations=40, time_limit=240, population=60,
+                            force_weight=0.01, target_rmse=1e-3, seed=0).fit(ds)
+    best = est.get_best()
+    test = labelled(truth, n=12, seed=11)
+    pred = best.predict(test)[0]
+    assert np.mean(np.abs(pred - test.energies) / test.n_atoms) < 1e-4  # 0.1 meV/atom
+
+
+def test_pair_templates_fit_their_own_data():
+    lj = P(4 * 0.4 * ((2.3 / R) ** 12 - (2.3 / R) ** 6))
+    truth = ManyBodyPotential(("Cu",), [lj], None, None, CUTOFF, {"Cu": -0.5}, form="pair")
+    ds = labelled(truth, n=12)
+    for form in ("lj", "morse", "buckingham"):
+        est = SymbolicPotential(form=form, force_weight=0.01, template_starts=4).fit(ds)
+        rmse = est.get_best().metrics["train"]["energy_rmse_meV_per_atom"]
+        if form == "lj":
+            assert rmse < 1e-6
+        assert np.isfinite(rmse)
+
+
+def test_templates_build_genomes_for_every_layout():
+    for name in TEMPLATE_NAMES:
+        for n_species in (1, 2):
+            trees = template_genome(name, n_species, True, 5.0)
+            assert len(trees) == 2 * n_species * (n_species + 1) // 2 + n_species
+
+
+def test_two_species_eam_search_runs_end_to_end(tmp_path):
+    truth = two_species_eam()
+    ds = labelled(truth, n=12, species=("Cu", "Ni"))
+    est = SymbolicPotential(form="eam", seed_forms=("sutton-chen",), generations=3, population=20,
+                            force_weight=0.01).fit(ds)
+    best = est.get_best()
+    assert best.species == ("Cu", "Ni") and best.form == "eam"
+    best.to_json(tmp_path / "best.json")
+    again = load_potential(tmp_path / "best.json")
+    assert np.allclose(again.predict(ds)[0], best.predict(ds)[0], rtol=1e-12)
+
+
+def test_eam_beats_pair_on_emt_copper():
+    """EMT is many-body: EAM's test energy RMSE is at least 3x lower than the best pair form's."""
+    from ase.calculators.emt import EMT
+
+    def emt_data(n, seed):
+        rng = np.random.default_rng(seed)
+        frames = []
+        for k in range(n):
+            kind, a = [("fcc", 3.6), ("bcc", 2.87), ("sc", 2.4), ("fcc", 3.6)][k % 4]
+            atoms = bulk("Cu", kind, a=a * (1 + 0.05 * rng.normal()), cubic=True).repeat(2)
+            if k % 4 == 3:
+                del atoms[0]  # a vacancy: coordination changes
+            atoms.rattle(0.06, seed=k + 1000 * seed)
+            atoms.calc = EMT()
+            atoms.get_potential_energy()
+            atoms.get_forces()
+            frames.append(atoms)
+        return Dataset.from_frames(frames, cutoff=5.0)
+
+    train, test = emt_data(32, 0), emt_data(16, 1)
+    common = dict(force_weight=0.0, time_limit=40, generations=60, population=80, seed=0)
+    pair = SymbolicPotential(form="pair", **common).fit(train).get_best()
+    eam = SymbolicPotential(form="eam", seed_forms=("sutton-chen",), **common).fit(train).get_best()
+
+    def rmse(pot):
+        return np.sqrt(np.mean(((pot.predict(test)[0] - test.energies) / test.n_atoms) ** 2))
+
+    assert 3 * rmse(eam) <= rmse(pair)
+
+
+def test_cli_eam_run_resume_export_and_validate(tmp_path):
+    truth = sutton_chen()
+    ds = labelled(truth, n=10)
+    from ase.io import write
+
+    data = tmp_path / "data.extxyz"
+    write(data, ds.frames)
+    run = tmp_path / "run"
+    assert main(["evolve", str(data), "--cutoff", "5", "--form", "eam", "--generations", "2", "--population", "16",
+                 "--force-weight", "0.01", "--out", str(run), "--quiet", "--no-report"]) == 0
+    best = json.loads((run / "best.json").read_text())
+    assert best["form"] == "eam" and "F_Cu" in best["functions"]
+    assert main(["evolve", "--resume", str(run), "--generations", "2", "--quiet", "--no-report"]) == 0
+    history = (run / "history.csv").read_text().splitlines()
+    assert int(history[-1].split(",")[0]) >= 4
+    assert main(["validate", str(run), str(data)]) == 0
+
+
+def test_cli_rejects_unknown_form_and_seed_form(tmp_path, capsys):
+    for args in (["--form", "tersoff"], ["--seed-forms", "lj,nonsense"]):
+        assert main(["evolve", "--demo", "lj", "--generations", "1", "--out", str(tmp_path / "x"), *args]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "Traceback" not in err[0]
+        assert not (tmp_path / "x").exists()
