@@ -190,7 +190,7 @@ def test_eam_search_recovers_sutton_chen_on_held_out_structures():
     """--form eam, seeded with Lennard-Jones (not the truth): evolution finds the many-body form."""
     truth = sutton_chen()
     ds = labelled(truth, n=30)
-    est = SymbolicPotential(form="eam", seed_forms=("lj",), generations=40, time_limit=240, population=60,
+    est = SymbolicPotential(form="eam", seed_forms=("lj",), generations=40, time_limit=None, population=60,
                             force_weight=0.01, target_rmse=1e-3, seed=0).fit(ds)
     best = est.get_best()
     test = labelled(truth, n=12, seed=11)
@@ -249,7 +249,7 @@ def test_eam_beats_pair_on_emt_copper():
         return Dataset.from_frames(frames, cutoff=5.0)
 
     train, test = emt_data(32, 0), emt_data(16, 1)
-    common = dict(force_weight=0.0, time_limit=40, generations=60, population=80, seed=0)
+    common = dict(force_weight=0.0, time_limit=None, generations=25, population=80, seed=0)
     pair = SymbolicPotential(form="pair", **common).fit(train).get_best()
     eam = SymbolicPotential(form="eam", seed_forms=("sutton-chen",), **common).fit(train).get_best()
 
