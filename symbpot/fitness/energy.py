@@ -244,16 +244,20 @@ class PairLoss:
         Used by the constant optimiser. Returns ``(residuals, coefficients)``; non-finite
         candidates give a large constant residual.
         """
+        invalid = np.full(len(self.Rb), 1e3 * np.sqrt(self.baseline + 1e-300)), None
         with np.errstate(all="ignore"):
             nodes, ok = self.node_vectors(terms, with_check=True)
             Z = nodes @ self.RA.T
-        if not (np.all(ok) and np.all(np.isfinite(Z))):
-            return np.full(len(self.Rb), 1e3 * np.sqrt(self.baseline + 1e-300)), None
-        norms = np.linalg.norm(Z, axis=1)
-        norms[norms == 0] = 1.0
-        a, *_ = np.linalg.lstsq(Z.T / norms, self.Rb, rcond=None)
-        a = a / norms
-        return Z.T @ a - self.Rb, a
+            if not (np.all(ok) and np.all(np.isfinite(Z))):
+                return invalid
+            norms = np.linalg.norm(Z, axis=1)  # may underflow to 0 (denormal Z) or overflow to inf
+            norms[norms == 0] = 1.0
+            a, *_ = np.linalg.lstsq(Z.T / norms, self.Rb, rcond=None)
+            a = a / norms
+            res = Z.T @ a - self.Rb
+        if not (np.all(np.isfinite(res)) and np.all(np.isfinite(a))):
+            return invalid  # e.g. a denormal term: its coefficient overflows and the residuals are nan
+        return res, a
 
 
 @numba.njit(cache=True, parallel=True, error_model="numpy")
