@@ -27,7 +27,9 @@ from symbpot.expr.registry import (OP_ADD, OP_CONST, OP_DIV, OP_EXP, OP_MUL, OP_
                                    OP_VAR)
 
 # operators with a fixed argument (everything a GP tree can contain)
-FIXED_OPS = sorted(name for name, op in OPERATORS.items() if op.arg is not None)
+ALL_FIXED_OPS = sorted(name for name, op in OPERATORS.items() if op.arg is not None)
+# random trees over all of them but sqrt (real only for a non-negative argument; tested on its own below)
+FIXED_OPS = [n for n in ALL_FIXED_OPS if n != "sqrt"]
 UNARY = [n for n in FIXED_OPS if OPERATORS[n].arity == 1]
 BINARY = [n for n in FIXED_OPS if OPERATORS[n].arity == 2]
 
@@ -35,7 +37,7 @@ SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[Heal
 
 
 def test_fixed_operator_rows_are_the_expected_ones():
-    assert set(FIXED_OPS) == {"add", "sub", "mul", "div", "neg", "inv", "square", "cube", "exp"}
+    assert set(ALL_FIXED_OPS) == {"add", "sub", "mul", "div", "neg", "inv", "square", "cube", "exp", "sqrt"}
     assert set(BINARY) == {"add", "sub", "mul", "div"}
 
 
@@ -334,7 +336,22 @@ def test_from_sympy_of_handwritten_expressions():
         np.testing.assert_allclose(got, ref, rtol=1e-12)
 
 
-@pytest.mark.parametrize("expr", [sympy.sin(R), R**sympy.Rational(1, 2), R**1.5, sympy.Symbol("x") + R,
+def test_sqrt_values_derivatives_and_round_trips():
+    x = np.array([0.25, 1.0, 2.0, 7.5])
+    for expr in (sympy.sqrt(R), 3 / sympy.sqrt(R + 1), sympy.sqrt(R**2 + 2 * R) * R):
+        prog = Program.from_sympy(expr)
+        v, d1, d2 = prog.evaluate(x, 2)
+        np.testing.assert_allclose(v, sympy.lambdify(R, expr)(x), rtol=1e-13)
+        np.testing.assert_allclose(d1, sympy.lambdify(R, sympy.diff(expr, R))(x), rtol=1e-12)
+        np.testing.assert_allclose(d2, sympy.lambdify(R, sympy.diff(expr, R, 2))(x), rtol=1e-11)
+        again = Program.from_sympy(prog.to_sympy())
+        np.testing.assert_allclose(again.evaluate(x), v, rtol=1e-14)
+    # a negative argument is not real: nan (the candidate is rejected), never an exception
+    v = Program.from_sympy(sympy.sqrt(R - 3)).evaluate(np.array([1.0, 4.0]))
+    assert np.isnan(v[0]) and v[1] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("expr", [sympy.sin(R), R**sympy.Rational(1, 3), R**1.5, sympy.Symbol("x") + R,
                                   sympy.I * R, sympy.log(R)])
 def test_from_sympy_rejects_unsupported(expr):
     with pytest.raises(ProgramError):
