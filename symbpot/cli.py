@@ -252,6 +252,7 @@ def _evolve(args, resume_state=None) -> int:
                                   validation_fraction=args.validation_fraction, target_rmse=target,
                                   energy_weight=args.energy_weight, force_weight=args.force_weight,
                                   stress_weight=args.stress_weight, group_weights=args.group_weights)
+    estimator.check(dataset)  # every setting checked before the run folder is made
     cli_settings = {k: v for k, v in vars(args).items()
                     if k not in ("command", "version", "resume", "out", "quiet", "time_limit", "generations",
                                  "checkpoint_interval")}

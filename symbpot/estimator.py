@@ -126,6 +126,10 @@ class SymbolicPotential:
             "stress_weight", "group_weights", "seed_forms", "template_starts")}
 
     # --- checks -------------------------------------------------------------------
+    def check(self, dataset: Dataset) -> Cutoff:
+        """Check the settings against ``dataset`` (ConfigError) before any work; returns the cutoff."""
+        return self._check(dataset)
+
     def _check(self, dataset: Dataset) -> Cutoff:
         if self.form not in FORMS:
             raise ConfigError(f"unknown form {self.form!r} (this version supports: {', '.join(FORMS)})")
@@ -145,6 +149,18 @@ class SymbolicPotential:
                               "stresses present in the data")
         if self.population < 4:
             raise ConfigError(f"population must be at least 4, got {self.population}")
+        if not (isinstance(self.grid_size, (int, np.integer)) and self.grid_size >= 4):
+            raise ConfigError(f"grid size must be an integer of at least 4 nodes, got {self.grid_size}")
+        if self.validation_fraction and len(dataset) < 2:
+            raise ConfigError("a validation split needs at least two configurations")
+        if self.group_weights:
+            from .fitness.energy import structure_weights
+
+            try:
+                structure_weights(dataset, self._structure_weights(dataset))
+            except ValueError:
+                raise ConfigError("group weights must be non-negative and give some structure a positive "
+                                  "weight") from None
         rc = dataset.cutoff if self.cutoff is None else float(self.cutoff)
         if not (rc > 0):
             raise ConfigError(f"cutoff must be positive, got {rc}")

@@ -444,7 +444,7 @@ def test_resume_with_a_truncated_checkpoint(tmp_path, run_copy, capsys):
     expect_bad_input(["evolve", "--resume", run_copy, *FAST], capsys, tmp_path, "corrupt checkpoint")
 
 
-# --- settings that are only checked once the run has started (found while writing this file) ----------
+# --- settings that were only checked once the run had started (fixed: checked before the folder is made) --
 LATE_SETTINGS = {
     "energy-weight-0": (["--energy-weight", "0"], "the loss has no terms",
                         "SymbolicPotential._check runs inside fit(), after cli._evolve created the run folder "
@@ -461,8 +461,7 @@ LATE_SETTINGS = {
 }
 
 
-@pytest.mark.parametrize("name", [pytest.param(k, marks=pytest.mark.xfail(strict=True, reason=v[2]))
-                                  for k, v in LATE_SETTINGS.items()])
+@pytest.mark.parametrize("name", list(LATE_SETTINGS))
 def test_settings_checked_only_after_the_run_folder_exists(tmp_path, frames, capsys, name):
     extra, word, _ = LATE_SETTINGS[name]
     if name == "energy-weight-0":  # energies only: with forces in the data a zero energy weight is fine
