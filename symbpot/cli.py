@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "sutton-chen (default pair)")
     ev.add_argument("--seed-forms", default="", metavar="T1,T2",
                     help="templates put into the initial population, e.g. lj,morse,finnis-sinclair")
+    ev.add_argument("--batch-fraction", type=float, default=None, metavar="F",
+                    help="many-body forms: select on a random fraction F of the structures, score front "
+                         "candidates on all of them (faster searches on large data)")
     ev.add_argument("--template-starts", type=_non_negative_int, default=8,
                     help="starting points of a template's constant fit (default 8)")
     ev.add_argument("--cutoff", type=_positive_float, help="cutoff radius in Å (required with data files)")
@@ -245,7 +248,8 @@ def _evolve(args, resume_state=None) -> int:
     style = args.cutoff_style or ("hard" if args.demo else "smooth")
     target = args.target_rmse if args.target_rmse is not None else (1e-4 if args.demo else None)
     estimator = SymbolicPotential(form=args.form, seed_forms=args.seed_forms,
-                                  template_starts=max(1, args.template_starts), seed=args.seed, time_limit=args.time_limit,
+                                  template_starts=max(1, args.template_starts), seed=args.seed,
+                                  batch_fraction=args.batch_fraction, time_limit=args.time_limit,
                                   generations=args.generations, population=args.population, cutoff=cutoff,
                                   cutoff_style=style, cutoff_width=min(args.cutoff_width, cutoff),
                                   grid_size=args.grid_size, max_size=args.max_size,

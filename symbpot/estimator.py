@@ -50,6 +50,10 @@ class SymbolicPotential:
         Templates put into the initial population of a ``pair`` or ``eam`` search.
     template_starts : int
         Starting points of the constant fit of a template form.
+    batch_fraction : float or None
+        Many-body searches only: select on a fixed random fraction of the training
+        structures (PySR-style batching; cheaper) and score every candidate that becomes
+        the best of its complexity there on the whole set; the front is the whole set's.
     seed : int
         Seed of the search; with the same data and settings the result is identical.
     time_limit : float or None
@@ -93,10 +97,12 @@ class SymbolicPotential:
                  target_rmse: float | None = None, selection_tolerance: float = 0.05,
                  refine_per_generation: int = 3, energy_weight: float = 1.0, force_weight: float = 0.0,
                  stress_weight: float = 0.0, group_weights: dict | None = None,
-                 progress: Callable | bool | None = None, seed_forms=(), template_starts: int = 8):
+                 progress: Callable | bool | None = None, seed_forms=(), template_starts: int = 8,
+                 batch_fraction: float | None = None):
         self.form = form
         self.seed_forms = tuple(parse_seed_forms(seed_forms))
         self.template_starts = template_starts
+        self.batch_fraction = batch_fraction
         self.seed = seed
         self.time_limit = time_limit
         self.generations = generations
@@ -123,7 +129,7 @@ class SymbolicPotential:
             "form", "seed", "time_limit", "generations", "population", "cutoff", "cutoff_style",
             "cutoff_width", "grid_size", "max_size", "max_depth", "operators", "validation_fraction",
             "target_rmse", "selection_tolerance", "refine_per_generation", "energy_weight", "force_weight",
-            "stress_weight", "group_weights", "seed_forms", "template_starts")}
+            "stress_weight", "group_weights", "seed_forms", "template_starts", "batch_fraction")}
 
     # --- checks -------------------------------------------------------------------
     def check(self, dataset: Dataset) -> Cutoff:
@@ -149,6 +155,8 @@ class SymbolicPotential:
                               "stresses present in the data")
         if self.population < 4:
             raise ConfigError(f"population must be at least 4, got {self.population}")
+        if self.batch_fraction is not None and not 0 < self.batch_fraction <= 1:
+            raise ConfigError(f"batch fraction must be in (0, 1], got {self.batch_fraction}")
         if not (isinstance(self.grid_size, (int, np.integer)) and self.grid_size >= 4):
             raise ConfigError(f"grid size must be an integer of at least 4 nodes, got {self.grid_size}")
         if self.validation_fraction and len(dataset) < 2:
@@ -203,8 +211,18 @@ class SymbolicPotential:
         if many_body:
             from .fitness.manybody import ManyBodyLoss
 
-            loss_model = ManyBodyLoss(train, cutoff, species, embedding, self.grid_size, weights=weights,
-                                      **self._loss_weights())
+            full_model = None
+            if self.batch_fraction:
+                full_model = ManyBodyLoss(train, cutoff, species, embedding, self.grid_size, weights=weights,
+                                          **self._loss_weights())
+                n_batch = max(2, int(math.ceil(self.batch_fraction * len(train))))
+                rows = np.sort(np.random.default_rng(self.seed).permutation(len(train))[:n_batch])
+                batch = train.subset(rows)
+                loss_model = ManyBodyLoss(batch, cutoff, species, embedding, self.grid_size,
+                                          weights=None if weights is None else weights[rows], **self._loss_weights())
+            else:
+                loss_model = ManyBodyLoss(train, cutoff, species, embedding, self.grid_size, weights=weights,
+                                          **self._loss_weights())
         else:
             loss_model = PairLoss(train, cutoff, self.grid_size, weights=weights, **self._loss_weights())
         target_loss = None if self.target_rmse is None else (self.target_rmse / 1000.0) ** 2
@@ -224,7 +242,7 @@ class SymbolicPotential:
             config.refine_max_constants = 12
             seeds = [template_genome(n, len(species), embedding, cutoff.radius) for n in seed_names]
             search = ManyBodySearch(loss_model, config, progress=progress, on_generation=checkpointer,
-                                    seeds=seeds)
+                                    seeds=seeds, full_model=full_model)
         else:
             seeds = [template_genome(n, 1, False, cutoff.radius)[0] for n in seed_names]
             search = Search(loss_model, config, progress=progress, on_generation=checkpointer, seeds=seeds)
@@ -242,9 +260,10 @@ class SymbolicPotential:
         start = time.perf_counter()
         if self.form in TEMPLATE_NAMES and resume is None:
             search.fit_seeds(starts=max(1, int(self.template_starts)))
-            hall = search.hall
+            hall = search.final_hall()
         else:
-            hall = search.run()
+            search.run()
+            hall = search.final_hall()
         if checkpointer is not None:
             checkpointer(search, force=True)
         if isinstance(progress, ProgressPrinter):

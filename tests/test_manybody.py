@@ -283,3 +283,17 @@ def test_cli_rejects_unknown_form_and_seed_form(tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "Traceback" not in err[0]
         assert not (tmp_path / "x").exists()
+
+
+def test_batched_search_reports_the_whole_set_front():
+    truth = sutton_chen()
+    ds = labelled(truth, n=16)
+    est = SymbolicPotential(form="eam", seed_forms=("lj",), generations=4, population=24, force_weight=0.01,
+                            batch_fraction=0.25).fit(ds)
+    search = est.search_
+    assert search.full_evaluations > 0 and search.full_hall is search.final_hall()
+    full = ManyBodyLoss(ds, CUTOFF, ("Cu",), True, force_weight=0.01)
+    for cand in search.final_hall().front():  # front losses are whole-set losses, not the batch's
+        assert cand.loss == pytest.approx(full.score_one(cand.terms).loss, rel=1e-9)
+    with pytest.raises(Exception, match="batch fraction"):
+        SymbolicPotential(form="eam", batch_fraction=1.5, generations=1).fit(ds)

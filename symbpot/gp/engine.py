@@ -345,6 +345,10 @@ class Search:
         self.elapsed += time.perf_counter() - start
         return self.hall
 
+    def final_hall(self) -> HallOfFame:
+        """The hall of fame whose front is the search's result."""
+        return self.hall
+
     def _restart_if_stagnant(self, population):
         """After ``stagnation`` generations without a better front, renew half the population.
 

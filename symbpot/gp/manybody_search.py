@@ -26,7 +26,7 @@ from scipy.optimize import least_squares
 from ..expr import Program
 from ..expr.registry import EMBEDDING_OPERATORS
 from ..fitness.manybody import ManyBodyTerms, pair_types
-from .engine import Candidate, Search
+from .engine import Candidate, HallOfFame, Search
 from .primitives import (complexity, constants_of, individual, local_variants, prefix_nodes, primitive_set,
                          pruned_variants, tree_from_nodes, tree_terms, with_constants)
 
@@ -55,8 +55,13 @@ def genome_roles(species, embedding: bool) -> list[tuple[str, int]]:
 class ManyBodySearch(Search):
     """Evolutionary search over genomes scored by a :class:`ManyBodyLoss`."""
 
-    def __init__(self, loss_model, config, progress=None, on_generation=None, seeds=()):
+    def __init__(self, loss_model, config, progress=None, on_generation=None, seeds=(), full_model=None):
         super().__init__(loss_model, config, progress, on_generation)
+        #: batching: ``loss_model`` is a random subset of the structures and drives selection;
+        #: every candidate that becomes the best of its complexity on it is scored on the whole
+        #: set (``full_model``), and the front reported at the end is the whole set's.
+        self.full_model = full_model
+        self.full_hall = HallOfFame() if full_model is not None else None
         self.roles = genome_roles(loss_model.species, loss_model.embedding)
         self.pair_pset = self.pset
         self.embedding_pset = primitive_set(EMBEDDING_OPERATORS)
@@ -101,10 +106,18 @@ class ManyBodySearch(Search):
             terms = [self.terms_of(ind) for ind in new]
             losses, coefs = self.loss_model.score(terms)
             self.evaluations += len(new)
+            promote = []
             for key, ind, ts, loss, a in zip(new_keys, new, terms, losses, coefs):
                 cand = Candidate(ind, key, float(loss), self.complexity_of(ind), ts, a)
                 self.cache[key] = cand
                 self.hall.update(cand)
+                if self.full_model is not None and self.hall.best.get(cand.complexity) is cand:
+                    promote.append(cand)
+            if promote:
+                full, full_coefs = self.full_model.score([c.terms for c in promote])
+                self.full_evaluations = getattr(self, "full_evaluations", 0) + len(promote)
+                for c, loss, a in zip(promote, full, full_coefs):
+                    self.full_hall.update(Candidate(c.tree, c.key, float(loss), c.complexity, c.terms, a))
         out = []
         for ind in genomes:
             cand = self.cache[self.key(ind)]
@@ -126,6 +139,9 @@ class ManyBodySearch(Search):
         while len(out) < n:
             out.append(genome([self._random_tree(k) for k in range(len(self.roles))]))
         return out
+
+    def final_hall(self):
+        return self.full_hall if self.full_hall is not None else self.hall
 
     def _copy(self, ind):
         return genome(ind)
