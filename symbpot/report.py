@@ -484,7 +484,24 @@ def _best_html(best) -> list[str]:
             f"<table><tr><th>function</th><th>expression</th></tr>{rows}</table>"]
 
 
-def _html(title, best, rows, best_row, metric_rows, images, notes, config):
+def _properties_html(run_dir) -> list[str]:
+    """The ``properties.json`` of a run folder (from ``symbpot properties --json``), side by side with DFT."""
+    path = os.path.join(run_dir, "properties.json")
+    if not os.path.isfile(path):
+        return []
+    try:
+        with open(path) as fh:
+            data = json.load(fh)
+        from .properties import format_properties
+
+        text = format_properties(data["potential"], data.get("dft"))
+    except Exception as exc:  # a report is still written without the section
+        return [f"<h2>Properties</h2><p><em>properties.json could not be read ({html.escape(type(exc).__name__)})"
+                "</em></p>"]
+    return ["<h2>Properties (potential vs DFT)</h2>", f"<pre>{html.escape(text)}</pre>"]
+
+
+def _html(title, best, rows, best_row, metric_rows, images, notes, config, extra=()):
     e = html.escape
     out = ["<!DOCTYPE html>", '<html><head><meta charset="utf-8">', f"<title>symbpot report: {e(title)}</title>",
            "<style>body{font-family:sans-serif;max-width:70em;margin:auto}table{border-collapse:collapse}"
@@ -505,7 +522,9 @@ def _html(title, best, rows, best_row, metric_rows, images, notes, config):
         cls = ' class="best"' if k == best_row else ""
         out.append(f"<tr{cls}>" + "".join(f"<td>{_fmt(row.get(c), f)}</td>" for c, _, f in columns)
                    + f"<td class=x>{e(expr)}</td></tr>")
-    out.append("</table><h2>Pictures</h2>")
+    out.append("</table>")
+    out += list(extra)
+    out.append("<h2>Pictures</h2>")
     out += [f"<p><em>{e(n)}</em></p>" for n in notes]
     for path in images:
         with open(path, "rb") as fh:
@@ -600,7 +619,11 @@ def write_report(run_dir, train=None, test=None, top: int = 4) -> list[str]:
                    if isinstance(best.metrics.get(name), dict)]
     metric_rows += [(f"{name} (this report)", p["metrics"]) for name, p in parity.items()]
     title = os.path.basename(os.path.abspath(run_dir))
-    page = _html(title, best, rows, best_row, metric_rows, list(written), notes, config)
+    images = list(written)
+    ev_plot = os.path.join(run_dir, "properties_ev.png")
+    if os.path.isfile(ev_plot):
+        images.append(ev_plot)
+    page = _html(title, best, rows, best_row, metric_rows, images, notes, config, _properties_html(run_dir))
     path = os.path.join(run_dir, "report.html")
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(page)
