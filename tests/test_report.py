@@ -1,5 +1,6 @@
 """The HTML/PNG report of a run folder (needs matplotlib)."""
 import csv
+import os
 import html
 import json
 import re
@@ -121,3 +122,18 @@ def test_not_a_run_folder(tmp_path, run_dir):
     (run_dir / "best.json").unlink()
     with pytest.raises(SymbpotError, match=re.escape("(no best.json)")):
         write_report(run_dir)
+
+
+def test_report_shows_properties_beside_dft(run_dir):
+    from symbpot.properties import compute_properties
+    from symbpot.potential import load_potential
+
+    pot = load_potential(run_dir)
+    result = compute_properties(pot.calculator(), "Ar", "fcc", relax=False, supercell=2, vacancy=False,
+                                facets=[])
+    dft = {"lattice_constant_A": 5.3}
+    with open(os.path.join(run_dir, "properties.json"), "w") as fh:
+        json.dump({"potential": result, "dft": dft}, fh, default=float)
+    write_report(run_dir)
+    page = open(os.path.join(run_dir, "report.html")).read()
+    assert "Properties (potential vs DFT)" in page and "lattice" in page
