@@ -10,8 +10,9 @@ data of a species the potential lacks.
 
 Every check runs ``symbpot.cli.main`` in-process and snapshots the whole temporary folder
 (inputs and outputs) before and after: no file may change, appear or disappear, and no
-folder may be created. Cases that fail because of the code are marked
-``xfail(strict=True)`` with the reason; see the notes at those marks.
+folder may be created. (The ten cases that first failed here, marked xfail, are fixed: settings
+are checked before the run folder is made, and a checkpoint's state before a resume prints or
+writes anything.)
 """
 from __future__ import annotations
 
@@ -406,28 +407,14 @@ def _corrupt(state, kind):
     raise ValueError(kind)  # pragma: no cover
 
 
-LATE_CHECK = ("the search state is checked only inside SymbolicPotential.fit (Search.restore), after cli._evolve "
-              "has printed 'symbpot: resuming ... from generation N' and 'symbpot: S structures, ...' to stderr "
-              "(3 lines, not 1)")
-XFAIL_CORRUPT = {
-    "unknown-operator": LATE_CHECK,
-    "truncated-tree": LATE_CHECK,
-    "generation-not-a-number": LATE_CHECK,
-    "bad-rng-state": LATE_CHECK,
-    "history-not-rows": "cli._evolve calls write_history(resume_state['history']) before anything checks the rows: "
-                        "TypeError escapes main() (traceback, exit 1) and history.csv.tmp is left in the run folder",
-    "older-history-and-bad-population": "cli._evolve rewrites history.csv from the checkpoint's history before "
-                                        "Search.restore rejects the checkpoint: the rows written after the "
-                                        "checkpoint are lost (history.csv changed), and 3 stderr lines; " + LATE_CHECK,
-}
+# (these six were once caught only after the resume had printed and rewritten history.csv; now
+# checkpoint.state_problem checks them before anything is printed or written)
 CORRUPT_KINDS = ["not-a-dict", "other-format", "newer-version", "no-search-state", "search-not-a-dict",
                  "search-lacks-keys", "unknown-operator", "truncated-tree", "generation-not-a-number",
                  "bad-rng-state", "history-not-rows", "older-history-and-bad-population"]
 
 
-@pytest.mark.parametrize("kind", [
-    pytest.param(k, marks=pytest.mark.xfail(strict=True, reason=XFAIL_CORRUPT[k])) if k in XFAIL_CORRUPT else k
-    for k in CORRUPT_KINDS])
+@pytest.mark.parametrize("kind", CORRUPT_KINDS)
 def test_resume_with_a_corrupt_checkpoint(tmp_path, run_copy, capsys, kind):
     path = run_copy / "checkpoint.json"
     state = json.loads(path.read_text())
