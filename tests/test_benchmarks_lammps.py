@@ -105,7 +105,13 @@ def test_lammps_speed_smoke(speed, lammps_module, best_json, tmp_path, capsys):
     # cutoffs 5.0 and 4.95 Å: the same fcc shells, the same neighbour count
     assert by_name["discovered EAM"]["ave_neighs_per_atom"] == pytest.approx(
         by_name["Cu_u3.eam"]["ave_neighs_per_atom"], rel=0.05)
-    assert result["target"]["applies"] is True and isinstance(result["target"]["met"], bool)
+    # the export is checked on the perfect crystal against symbpot's calculator
+    # (the 2000-point rho grid is coarse for sqrt(rho): drho 12.5 up to rho_max 25000, about 1e-6 eV/atom)
+    for name, tol in (("discovered EAM", 1e-7), ("discovered EAM (Nr = Nrho = 2000)", 1e-5)):
+        e = by_name[name]
+        assert e["pe_per_atom_eV_start"] == pytest.approx(e["symbpot_pe_per_atom_eV"], abs=tol)
+        assert e["export_agrees"] is True
+    assert result["target"]["applies"] is True and result["target"]["export_agrees"] is True
     assert result["target"]["met"] == (result["target"]["ratio"] <= 1.3)
 
 
@@ -137,9 +143,10 @@ def test_nve_md_conserves_energy(nve, lammps_module, best_json, tmp_path, capsys
     check = result["export_check"]
     assert abs(check["difference_eV_per_atom"]) < 1e-6  # setfl tables vs symbpot's calculator
     assert abs(check["lammps_virial_pressure_GPa"]) < 0.01  # a0 is the zero-pressure lattice constant
+    assert check["agrees"] is True and result["export_options"] == {}
     drift = result["drift"]
     assert drift["max_abs_drift_eV_per_atom"] < 1e-4 and abs(drift["slope_drift_eV_per_atom"]) < 1e-4
-    assert result["target"]["met"] is True
+    assert result["target"]["drift_met"] is True and result["target"]["met"] is True
     assert result["dangerous_builds"] == 0
     # the dynamics happened: from the perfect lattice, equipartition takes T to about T0/2
     temps = result["temperature_K"]
@@ -155,6 +162,18 @@ def test_nve_md_conserves_energy(nve, lammps_module, best_json, tmp_path, capsys
     coarse = json.loads(stdout)["drift"]
     ratio = coarse["max_abs_drift_eV_per_atom"] / drift["max_abs_drift_eV_per_atom"]
     assert 8 < ratio < 32
+
+
+def test_nve_md_flags_an_export_that_disagrees(nve, lammps_module, best_json, capsys):
+    """Tables replaced by a straight line below 3 Å (nearest neighbours sit at 2.54 Å): not this potential."""
+    code, stdout, _ = _run(nve, [best_json, "--atoms", ATOMS, "--steps", 20, "--lattice-constant", A0,
+                                 "--r-min", 3.0], capsys)
+    assert code == 0
+    result = json.loads(stdout)
+    assert result["export_options"] == {"r_min": 3.0}
+    assert abs(result["export_check"]["difference_eV_per_atom"]) > 1e-3
+    assert result["export_check"]["agrees"] is False
+    assert result["target"]["export_agrees"] is False and result["target"]["met"] is False
 
 
 @pytest.mark.parametrize("name", ["nve_md", "lammps_speed"])
