@@ -327,3 +327,18 @@ def test_failed_export_leaves_nothing(tmp_path):
     with pytest.raises(lx.ExportError, match="not finite"):
         bad.export_lammps(tmp_path / "x", rho_max=3.0, nr=500, nrho=500)
     assert not (tmp_path / "x").exists()
+
+
+def test_large_pair_term_compensated_by_embedding_is_tabulated_exactly(tmp_path):
+    """phi of hundreds of eV at the nearest-neighbour distance, cancelled by a linear F (as in runs/cu-eam):
+    the tables must hold the functions there; only the many-body wall (dimer energy) bounds them."""
+    P = Program.from_sympy
+    phi = -0.00033724328 * R**8 + 0.04041243 * R**6 - 3.13707 * R**4 + 15.656669 * R**3 - 131.75104 * R + 873.78165 / R
+    pot = ManyBodyPotential(("Cu",), [P(phi)], [P(sympy.exp(-R))], [P(0.13218168 * R**3 - 924.56203 * R)],
+                            Cutoff(5.0, "smooth", 1.0), {"Cu": -2.4})
+    paths = pot.export_lammps(tmp_path / "out")
+    tables = setfl.read_setfl(paths["setfl"], "alloy")
+    k = np.searchsorted(tables.r, [2.0, 2.55, 3.0, 4.2])
+    r = tables.r[k]
+    np.testing.assert_allclose(tables.r_phi[("Cu", "Cu")][k] / r, pot.pair_energy(r), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(tables.density[("Cu", "Cu")][k], pot.density_value(r), rtol=1e-12)

@@ -33,7 +33,7 @@ What the file holds, for species a, b (symbpot's conventions, see :mod:`symbpot.
   F_b(0)) exceeds ``energy_cap`` (100 eV) in magnitude or stops being finite, but not
   below ``WALL_FLOOR * rc``. A close-packed crystal squeezed 20 % inside a 100 eV dimer
   wall is beyond anything an MD run reaches, so this bounds the densities met in practice.
-* Below ``r_min`` (default where some |phi| exceeds ``energy_cap``) the tables continue
+* Below ``r_min`` (default r_wall, where some dimer energy exceeds ``energy_cap``) the tables continue
   phi and g linearly (see :mod:`symbpot.export.setfl`).
 * Cutoff treatments: with ``smooth`` phi and g reach zero smoothly at rc. With ``hard``
   (or ``shift`` for the slope) they jump at rc, and LAMMPS' cubic interpolation smears
@@ -425,6 +425,10 @@ def export_eam(potential, out_dir, style: str = "setfl", nr: int | None = None, 
     setfl_path = os.path.join(out_dir, file_name)
     in_pair_path = os.path.join(out_dir, IN_PAIR)
     embedding, density, pair = _functions(potential)
+    if r_min is None:
+        # the many-body wall (dimer energy, phi + 2 (F(g) - F(0))), not |phi| alone: an EAM's phi can be
+        # hundreds of eV at the nearest-neighbour distance, compensated by F (found on runs/cu-eam)
+        r_min = wall_radius(potential, energy_cap)
 
     created = not os.path.isdir(out_dir)
     try:
@@ -460,7 +464,7 @@ def _grid_notes(setfl_path, rho_note) -> list:
         f"tables: Nr = {nr} points of dr = {dr!r} Angstrom (phi as r*phi, g) and Nrho = {nrho} points of "
         f"drho = {drho!r} (F), up to rho_max = {(nrho - 1) * drho!r}; LAMMPS interpolates them with cubic splines",
         rho_note,
-        "LAMMPS continues F linearly beyond rho_max; below r_min (where |phi| first exceeds the energy cap)",
+        "LAMMPS continues F linearly beyond rho_max; below r_min (where a dimer energy first exceeds the energy cap)",
         "phi and g are continued linearly (symbpot.export.setfl).",
     ]
 
