@@ -14,7 +14,7 @@ of the kinetic energy flows into the potential energy of the crystal within ~0.1
 NPT (Nose-Hoover, zero pressure, isotropic) at the target temperature, 1 fs steps. The RDF is
 averaged over the second half of the run and written to OUT/rdf.csv and OUT/rdf.png.
 
-Printed: the lattice constant, the RDF's first peak, the volume per atom, the temperature,
+Printed: the lattice constant, how closely LAMMPS reproduces symbpot's energies and forces, the RDF's first peak, the volume per atom, the temperature,
 the mean-square displacement and the verdict, solid or liquid, from the MSD (a Lindemann-like
 ratio sqrt(MSD)/d_nn and the diffusion coefficient from the MSD's slope).
 """
@@ -40,9 +40,9 @@ TIMESTEP = 0.001  # ps
 CHUNK = 100  # steps between thermo samples
 RDF_BINS = 200
 RDF_CUTOFF = 7.0  # Angstrom (past the cutoff of the potential: LAMMPS' comm cutoff is raised to cover it)
-LINDEMANN_SOLID = 0.2  # sqrt(MSD)/d_nn below this: atoms vibrate about their sites
-LINDEMANN_LIQUID = 0.40  # above this, and diffusing: the crystal has melted
-DIFFUSION_LIQUID = 0.05  # Angstrom^2/ps (liquid Cu near its melting point: about 0.25 A^2/ps = 2.5e-5 cm^2/s)
+LINDEMANN_LIQUID = 0.4  # sqrt(MSD)/d_nn above this, and diffusing: melted (vibrating about sites: ~0.1-0.2)
+MIN_JUDGED_PS = 2.0  # shorter runs have not settled (the barostat's period is ~1 ps)
+DIFFUSION_LIQUID = 0.05  # Angstrom^2/ps (liquid Cu near its melting point: about 0.4 A^2/ps = 4e-9 m^2/s)
 
 
 # --- potential ---------------------------------------------------------------------------------
@@ -77,14 +77,40 @@ def lattice_constant(pot, element: str) -> tuple[float, float]:
 
 
 def export(pot, out_dir: str) -> str:
-    """Export to out_dir (EAM: setfl; pair potential: table); the LAMMPS pair style used."""
+    """Export to out_dir (EAM: setfl; pair potential: table); the LAMMPS pair style used.
+
+    For EAM, r_min (below which the setfl tables continue phi and g linearly) is set to the
+    dimer wall (symbpot.export.eam.wall_radius: where a dimer's energy first exceeds 100 eV).
+    The export's default is where |phi| alone exceeds 100 eV; when phi and F(rho) are large
+    and cancel (runs/cu-eam: phi(2.55 Å) = 144 eV), that lies beyond the nearest neighbours
+    and the tables would not be the potential. :func:`check_export` compares LAMMPS with symbpot.
+    """
     if getattr(pot, "form", "pair") == "pair" and not hasattr(pot, "species"):
         pot.export_lammps(out_dir, style="table")
     else:
-        pot.export_lammps(out_dir)
+        from symbpot.export.eam import wall_radius
+
+        pot.export_lammps(out_dir, r_min=wall_radius(pot))
     with open(os.path.join(out_dir, lx.IN_PAIR)) as fh:
         styles = [line.split()[1] for line in fh if line.startswith("pair_style")]
     return styles[0] if styles else "?"
+
+
+def check_export(pot, out_dir: str, element: str, a: float) -> tuple[float, float]:
+    """Largest |E_lammps - E_symbpot| (eV/atom) and |F_lammps - F_symbpot| (eV/Å) over rattled fcc at
+    0.9 a, a and 1.1 a (LAMMPS run 0 on the export; symbpot's reference energies added back)."""
+    from ase.build import bulk
+
+    de = df = 0.0
+    for scale in (0.9, 1.0, 1.1):
+        atoms = bulk(element, "fcc", a=a * scale, cubic=True).repeat(2)
+        atoms.rattle(0.05, seed=1)
+        lmp = lx.evaluate(out_dir, atoms, [element])
+        atoms.calc = pot.calculator()
+        e_ref = len(atoms) * pot.reference_energies[element]
+        de = max(de, abs(lmp["energy"] + e_ref - atoms.get_potential_energy()) / len(atoms))
+        df = max(df, float(np.abs(lmp["forces"] - atoms.get_forces()).max()))
+    return de, df
 
 
 # --- LAMMPS -----------------------------------------------------------------------------------
@@ -170,7 +196,7 @@ def first_peak(r, g) -> tuple[float, float]:
 
 
 def verdict(samples, d_nn: float) -> tuple[str, float, float]:
-    """('solid'|'liquid'|'unclear', Lindemann-like ratio sqrt(MSD_end)/d_nn, D in A^2/ps from the second half)."""
+    """('solid'|'liquid'|'unclear'|'too short ...', Lindemann-like ratio sqrt(MSD_end)/d_nn, D in A^2/ps from the second half)."""
     t, msd = samples[:, 0], samples[:, 5]
     half = len(t) // 2
     if len(t) - half >= 2:
@@ -179,7 +205,9 @@ def verdict(samples, d_nn: float) -> tuple[str, float, float]:
         slope = 0.0
     diffusion = slope / 6.0
     ratio = float(np.sqrt(max(msd[-1], 0.0)) / d_nn)
-    if ratio < LINDEMANN_SOLID and diffusion < DIFFUSION_LIQUID:
+    if t[-1] < MIN_JUDGED_PS:
+        state = f"too short to judge (< {MIN_JUDGED_PS:g} ps)"
+    elif ratio < LINDEMANN_LIQUID and diffusion < DIFFUSION_LIQUID:
         state = "solid"
     elif ratio > LINDEMANN_LIQUID and diffusion > DIFFUSION_LIQUID:
         state = "liquid"
@@ -246,6 +274,11 @@ def main(argv=None) -> int:
     d_nn = a / np.sqrt(2)
     print(f"fcc {element}: a = {a:.4f} Å (d_nn = {d_nn:.4f} Å, V = {a**3 / 4:.3f} Å^3/atom), "
           f"E = {e0:.4f} eV/atom at 0 K (symbpot calculator, {time.perf_counter() - t0:.1f} s)")
+    de, df = check_export(pot, out, element, a)
+    print(f"LAMMPS vs symbpot on rattled fcc at 0.9a, a, 1.1a: |dE| <= {de:.1e} eV/atom, |dF| <= {df:.1e} eV/Å")
+    if de > 1e-3 or df > 1e-2:
+        raise SymbpotError(f"the LAMMPS export does not reproduce the potential (|dE| = {de:.3g} eV/atom, "
+                           f"|dF| = {df:.3g} eV/Å): MD with it would not be this potential's")
 
     md = run_md(out, element, a, cells, args.steps, args.temperature, args.seed)
     s = md["samples"]
@@ -260,16 +293,16 @@ def main(argv=None) -> int:
     print(f"end (t = {s[-1, 0]:.1f} ps): T = {s[-1, 1]:.0f} K, V = {s[-1, 2]:.3f} Å^3/atom, "
           f"MSD = {s[-1, 5]:.3f} Å^2")
     state, ratio, diffusion = verdict(s, d_nn)
-    print(f"melted? {state}: sqrt(MSD)/d_nn = {ratio:.3f} (solid < {LINDEMANN_SOLID}, liquid > "
-          f"{LINDEMANN_LIQUID}), D = {diffusion:.3f} Å^2/ps from the MSD slope over the second half "
-          f"(liquid Cu: about 0.3 Å^2/ps)")
+    print(f"melted? {state}: D = {diffusion:.3f} Å^2/ps from the MSD slope over the second half (liquid if > "
+          f"{DIFFUSION_LIQUID:g}; liquid Cu: about 0.4), sqrt(MSD)/d_nn = {ratio:.3f} (vibrating about sites: "
+          f"0.1-0.2; liquid if > {LINDEMANN_LIQUID:g})")
     if state == "solid":
         print(f"  a perfect periodic crystal (no surface to start melting) can superheat above its melting point "
               f"in a short run: staying solid does not show that it melts above {args.temperature:g} K")
     elif state == "liquid":
         print(f"  a perfect periodic crystal melted: the potential's melting point is below {args.temperature:g} K "
               "(superheating only delays melting)")
-    else:
+    elif state == "unclear":
         print("  neither clearly vibrating about sites nor diffusing: run longer (--steps) or with more atoms")
     write_outputs(out, md, f"{element}, {md['n']} atoms, NPT {args.temperature:g} K, "
                            f"{args.steps * TIMESTEP:g} ps: {state}", d_nn)
