@@ -77,20 +77,11 @@ def lattice_constant(pot, element: str) -> tuple[float, float]:
 
 
 def export(pot, out_dir: str) -> str:
-    """Export to out_dir (EAM: setfl; pair potential: table); the LAMMPS pair style used.
-
-    For EAM, r_min (below which the setfl tables continue phi and g linearly) is set to the
-    dimer wall (symbpot.export.eam.wall_radius: where a dimer's energy first exceeds 100 eV).
-    The export's default is where |phi| alone exceeds 100 eV; when phi and F(rho) are large
-    and cancel (runs/cu-eam: phi(2.55 Å) = 144 eV), that lies beyond the nearest neighbours
-    and the tables would not be the potential. :func:`check_export` compares LAMMPS with symbpot.
-    """
+    """Export to out_dir (EAM: setfl; pair potential: table); the LAMMPS pair style used."""
     if getattr(pot, "form", "pair") == "pair" and not hasattr(pot, "species"):
         pot.export_lammps(out_dir, style="table")
     else:
-        from symbpot.export.eam import wall_radius
-
-        pot.export_lammps(out_dir, r_min=wall_radius(pot))
+        pot.export_lammps(out_dir)
     with open(os.path.join(out_dir, lx.IN_PAIR)) as fh:
         styles = [line.split()[1] for line in fh if line.startswith("pair_style")]
     return styles[0] if styles else "?"
