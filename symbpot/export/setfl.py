@@ -17,10 +17,12 @@ tabulated on equally spaced grids, as the DYNAMO setfl format wants:
 
 LAMMPS interpolates each table with cubic Hermite pieces whose slopes come from
 finite differences of the table (``PairEAM::interpolate``): values converge as h^4
-and derivatives (forces) as h^3. The default grids, ``Nr = Nrho = 10000``
-(:data:`DEFAULT_NR`, :data:`DEFAULT_NRHO`; dr = cutoff/9999, drho = rho_max/9999),
+and derivatives (forces) as h^3. The default grids, ``Nr = Nrho = 2000``
+(:data:`DEFAULT_NR`, :data:`DEFAULT_NRHO`; dr = cutoff/1999, drho = rho_max/1999),
 keep LAMMPS within 1e-5 eV/atom and 1e-3 eV/Å of the analytic functions with a wide
-margin, left for functions steeper than the test ones. Measured against a direct numpy
+margin, left for functions steeper than the test ones; finer tables cost speed in
+LAMMPS (cache misses: with 10000 points the discovered Cu EAM ran at 1.54x the cost of
+Cu_u3.eam, with 2000 points at 1.24x, benchmarks/lammps_speed.py). Measured against a direct numpy
 sum (tests/test_setfl_export.py: Sutton-Chen-like, eam/alloy and eam/fs Cu-Ni with
 r^-n, exponential and Morse terms; 20 random cells of 2-30 atoms, min distance 1.8 Å,
 rc 5.5 Å, rho_max twice the largest density met), worst over the three potentials:
@@ -77,8 +79,8 @@ from .lammps import ExportError
 
 STYLES = ("alloy", "fs")
 #: Grid points of r (for g and r*phi) and of rho (for F).
-DEFAULT_NR = 10000
-DEFAULT_NRHO = 10000
+DEFAULT_NR = 2000
+DEFAULT_NRHO = 2000
 #: rho_max = DENSITY_MARGIN * max_density when rho_max is not given.
 DENSITY_MARGIN = 2.0
 #: Default r_min: the functions are continued linearly below the radius where |phi| first exceeds this (eV).
