@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/lammps_speed.py POTENTIAL [--atoms 4000] [--steps 200] [--warmup 50]
-        [--repeats 3] [--snap-steps 20] [--table-points 2000] [--lattice-constant 3.615]
+        [--repeats 3] [--snap-steps 20] [--table-points 10000] [--lattice-constant 3.615]
         [--temperature 300] [--seed 4928459] [--pair-styles table] [--no-snap] [--r-min R]
         [--potentials-dir DIR] [--out FILE]
 
@@ -20,10 +20,11 @@ the plain serial one):
   asked with ``--pair-styles table,lepton``, ``pair_style lepton``). This entry decides
   the target;
 * for an EAM, also the same potential exported with ``nr = nrho = N`` table points for each
-  N of ``--table-points`` (default 2000; the default export has 10000). LAMMPS' EAM
-  lookups are O(1) whatever the table size, but three spline tables of 10000 x 7 doubles
-  (1.7 MB) do not stay in cache the way 500-point ones (Cu_u3.eam) do: this entry shows
-  how much of a difference to Cu_u3.eam is table size rather than anything else;
+  N of ``--table-points`` other than the export's default (``symbpot.export.setfl.DEFAULT_NR``,
+  2000 now; ``--table-points`` default 10000). LAMMPS' EAM lookups are O(1) whatever the
+  table size, but three spline tables of 10000 x 7 doubles (1.7 MB) do not stay in cache
+  the way 500-point ones (Cu_u3.eam) do: such entries show how much of a difference to
+  Cu_u3.eam is table size rather than anything else;
 * ``Cu_u3.eam``: ``pair_style eam`` with LAMMPS' ``Cu_u3.eam`` (Foiles et al. 1986, funcfl,
   cutoff 4.95 Å), the reference of the target;
 * ``Cu_Zuo_JPCA2020.snap``: ``pair_style snap`` with ``Cu_Zuo_JPCA2020.snapcoeff`` and
@@ -111,8 +112,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--temperature", type=float, default=300.0, help="initial temperature, K (default 300)")
     p.add_argument("--seed", type=int, default=4928459, help="velocity seed (default 4928459)")
     p.add_argument("--snap-steps", type=int, default=20, help="MD steps per timed SNAP run (default 20)")
-    p.add_argument("--table-points", type=int, nargs="*", default=[2000],
-                   help="EAM only: extra entries exported with nr = nrho = N (default 2000; none: no value)")
+    p.add_argument("--table-points", type=int, nargs="*", default=[10000],
+                   help="EAM only: extra entries exported with nr = nrho = N (default 10000; none: no value)")
     p.add_argument("--pair-styles", default="table",
                    help="LAMMPS styles for a pair potential, comma separated: table, lepton (default table)")
     p.add_argument("--no-snap", action="store_true", help="leave SNAP out")
@@ -157,12 +158,14 @@ def export_discovered(potential, out_dir: str, pair_styles, table_points=(), opt
     The first is the default export; for a many-body potential one more per entry of
     ``table_points`` (exported with ``nr = nrho = N``).
     """
+    from symbpot.export.setfl import DEFAULT_NR, DEFAULT_NRHO
     from symbpot.manybody import ManyBodyPotential
 
     if isinstance(potential, ManyBodyPotential):
         kind = "EAM" if potential.form == "eam" else "pair (as setfl)"
         out = []
-        for n in [None, *table_points]:
+        extra = [n for n in dict.fromkeys(int(n) for n in table_points) if not n == DEFAULT_NR == DEFAULT_NRHO]
+        for n in [None, *extra]:
             grid = dict(options or {})
             if n is not None:
                 grid.update(nr=int(n), nrho=int(n))

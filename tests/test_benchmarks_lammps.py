@@ -88,7 +88,7 @@ def test_lammps_speed_smoke(speed, lammps_module, best_json, tmp_path, capsys):
     result = json.loads(stdout)
     assert json.loads(out.read_text()) == result
     names = [e["name"] for e in result["entries"]]
-    assert names == ["discovered EAM", "discovered EAM (Nr = Nrho = 2000)", "Cu_u3.eam", "Cu_Zuo_JPCA2020.snap"]
+    assert names == ["discovered EAM", "discovered EAM (Nr = Nrho = 10000)", "Cu_u3.eam", "Cu_Zuo_JPCA2020.snap"]
     assert result["system"]["atoms"] == ATOMS and result["lammps_version"] > 20200000
     for e in result["entries"]:
         assert len(e["us_per_atom_step_runs"]) == 2 and e["us_per_atom_step"] > 0
@@ -99,15 +99,15 @@ def test_lammps_speed_smoke(speed, lammps_module, best_json, tmp_path, capsys):
     assert by_name["Cu_u3.eam"]["pe_per_atom_eV_end"] == pytest.approx(-3.54, abs=0.05)  # Foiles Cu: E_coh 3.54 eV
     # the stand-in at 3.615 Å, a little above its a0: close to its minimum -3.314 eV/atom (no reference energy)
     assert by_name["discovered EAM"]["pe_per_atom_eV_end"] == pytest.approx(-3.31, abs=0.03)
-    # both tabulations of the same potential give nearly the same dynamics (F on a 5x coarser rho grid)
-    assert by_name["discovered EAM (Nr = Nrho = 2000)"]["pe_per_atom_eV_end"] == pytest.approx(
+    # both tabulations of the same potential give nearly the same dynamics (default: 2000 points, 5x coarser)
+    assert by_name["discovered EAM (Nr = Nrho = 10000)"]["pe_per_atom_eV_end"] == pytest.approx(
         by_name["discovered EAM"]["pe_per_atom_eV_end"], abs=1e-4)
     # cutoffs 5.0 and 4.95 Å: the same fcc shells, the same neighbour count
     assert by_name["discovered EAM"]["ave_neighs_per_atom"] == pytest.approx(
         by_name["Cu_u3.eam"]["ave_neighs_per_atom"], rel=0.05)
     # the export is checked on the perfect crystal against symbpot's calculator
-    # (the 2000-point rho grid is coarse for sqrt(rho): drho 12.5 up to rho_max 25000, about 1e-6 eV/atom)
-    for name, tol in (("discovered EAM", 1e-5), ("discovered EAM (Nr = Nrho = 2000)", 1e-5)):
+    # (the default 2000-point rho grid is coarse for sqrt(rho): drho 12.5 up to rho_max 25000, about 1e-6 eV/atom)
+    for name, tol in (("discovered EAM", 1e-5), ("discovered EAM (Nr = Nrho = 10000)", 1e-7)):
         e = by_name[name]
         assert e["pe_per_atom_eV_start"] == pytest.approx(e["symbpot_pe_per_atom_eV"], abs=tol)
         assert e["export_agrees"] is True
