@@ -65,6 +65,40 @@ def psd_factor(gram: np.ndarray) -> np.ndarray:
     return np.sqrt(lam[keep])[:, None] * vec[:, keep].T
 
 
+def grid_node_vectors(grid: RadialGrid, cutoff: Cutoff, programs: Sequence[Program], with_check: bool = False):
+    """[U(x_k); U'(x_k)] per program after the cutoff treatment, shape (T, 2G).
+
+    With ``with_check`` also a mask of the programs that the grid represents faithfully:
+    finite everywhere, and at every interval midpoint the Hermite interpolant agrees with
+    the true value to ``MIDPOINT_TOLERANCE`` (relative). This rejects candidates with
+    poles or wiggles between nodes, which the contraction would otherwise score as better
+    than they are.
+    """
+    x = grid.x
+    G = len(x)
+    ops, args, offsets = concatenate(programs)
+    points = np.concatenate([x, 0.5 * (x[1:] + x[:-1])]) if with_check else x
+    evaluate = evaluate_batch if len(programs) > 8 else evaluate_batch_serial
+    with np.errstate(all="ignore"):
+        v, d1, _ = evaluate(ops, args, offsets, points, 1)
+        u, u1 = cutoff.apply(points, v, d1, v_at_cutoff=v[:, G - 1])
+        nodes = np.hstack([u[:, :G], u1[:, :G]])
+        if not with_check:
+            return nodes
+        h = np.diff(x)
+        interp = 0.5 * (u[:, : G - 1] + u[:, 1:G]) + h / 8 * (u1[:, : G - 1] - u1[:, 1:G])
+        mid = u[:, G:]
+        mismatch = np.abs(mid - interp)
+        local = np.abs(u[:, : G - 1]) + np.abs(u[:, 1:G]) + np.abs(mid)
+        overall = np.sqrt(np.mean(u[:, :G] ** 2, axis=1, keepdims=True))
+        # faithful where the error is small next to the local values OR next to the
+        # candidate's overall size (near a smooth cutoff U -> 0 and only the latter holds);
+        # a pole between nodes fails both
+        good = (mismatch <= MIDPOINT_TOLERANCE * local) | (mismatch <= MIDPOINT_ABSOLUTE * overall)
+        ok = np.all(good, axis=1) & np.all(np.isfinite(nodes), axis=1) & np.all(np.isfinite(mid), axis=1)
+    return nodes, ok
+
+
 class PairLoss:
     """Fast loss of pair candidates on one data set (energies, forces, stresses).
 
@@ -189,35 +223,9 @@ class PairLoss:
         """[U(x_k); U'(x_k)] for each program after the cutoff treatment, shape (T, 2G).
 
         With ``with_check`` also returns a mask of the programs that the grid represents
-        faithfully: finite everywhere, and at every interval midpoint the Hermite
-        interpolant agrees with the true value to ``MIDPOINT_TOLERANCE`` (relative).
-        This rejects candidates with poles or wiggles between nodes, which the
-        contraction would otherwise score as better than they are.
+        faithfully (see :func:`grid_node_vectors`).
         """
-        ops, args, offsets = concatenate(programs)
-        x = self.grid.x
-        G = len(x)
-        points = np.concatenate([x, self._midpoints]) if with_check else x
-        evaluate = evaluate_batch if len(programs) > 8 else evaluate_batch_serial
-        v, d1, _ = evaluate(ops, args, offsets, points, 1)
-        u, u1 = self.cutoff.apply(points, v, d1, v_at_cutoff=v[:, G - 1])
-        nodes = np.hstack([u[:, :G], u1[:, :G]])
-        if not with_check:
-            return nodes
-        with np.errstate(all="ignore"):
-            h = np.diff(x)
-            interp = 0.5 * (u[:, : G - 1] + u[:, 1:G]) + h / 8 * (u1[:, : G - 1] - u1[:, 1:G])
-            mid = u[:, G:]
-            mismatch = np.abs(mid - interp)
-            local = np.abs(u[:, : G - 1]) + np.abs(u[:, 1:G]) + np.abs(mid)
-            overall = np.sqrt(np.mean(u[:, :G] ** 2, axis=1, keepdims=True))
-            # faithful where the error is small next to the local values OR next to the
-            # candidate's overall size (near a smooth cutoff U -> 0 and only the latter holds);
-            # a pole between nodes fails both
-            good = (mismatch <= MIDPOINT_TOLERANCE * local) | (mismatch <= MIDPOINT_ABSOLUTE * overall)
-            ok = np.all(good, axis=1)
-            ok &= np.all(np.isfinite(nodes), axis=1) & np.all(np.isfinite(mid), axis=1)
-        return nodes, ok
+        return grid_node_vectors(self.grid, self.cutoff, programs, with_check)
 
     # --- scoring ------------------------------------------------------------------
     def score(self, candidates: Sequence[Sequence[Program]]):

@@ -35,11 +35,10 @@ import numba
 import numpy as np
 
 from ..data import Dataset
-from ..expr import Program, concatenate
-from ..expr.interpreter import evaluate_batch, evaluate_batch_serial
+from ..expr import Program
 from ..forms.cutoff import Cutoff
 from .direct import EV_PER_A3_IN_GPA, pair_values
-from .energy import DEFAULT_GRID_SIZE, MIDPOINT_ABSOLUTE, MIDPOINT_TOLERANCE
+from .energy import DEFAULT_GRID_SIZE, grid_node_vectors
 from .exact import ExactLoss
 from .grid import RadialGrid
 
@@ -152,36 +151,6 @@ def predict_manybody(pair, density, embedding, cutoff: Cutoff, dataset: Dataset,
 
 
 # --- grid path (the search) ---------------------------------------------------------------------
-def grid_node_vectors(grid: RadialGrid, cutoff: Cutoff, programs: Sequence[Program], with_check: bool = False):
-    """[U(x_k); U'(x_k)] per program after the cutoff treatment, shape (T, 2G).
-
-    With ``with_check`` also a mask of the programs the grid represents faithfully
-    (finite, and the Hermite interpolant agrees with the program at every interval
-    midpoint; see :meth:`symbpot.fitness.energy.PairLoss.node_vectors`).
-    """
-    x = grid.x
-    G = len(x)
-    midpoints = 0.5 * (x[1:] + x[:-1])
-    ops, args, offsets = concatenate(programs)
-    points = np.concatenate([x, midpoints]) if with_check else x
-    evaluate = evaluate_batch if len(programs) > 8 else evaluate_batch_serial
-    with np.errstate(all="ignore"):
-        v, d1, _ = evaluate(ops, args, offsets, points, 1)
-        u, u1 = cutoff.apply(points, v, d1, v_at_cutoff=v[:, G - 1])
-        nodes = np.hstack([u[:, :G], u1[:, :G]])
-        if not with_check:
-            return nodes
-        h = np.diff(x)
-        interp = 0.5 * (u[:, : G - 1] + u[:, 1:G]) + h / 8 * (u1[:, : G - 1] - u1[:, 1:G])
-        mid = u[:, G:]
-        mismatch = np.abs(mid - interp)
-        local = np.abs(u[:, : G - 1]) + np.abs(u[:, 1:G]) + np.abs(mid)
-        overall = np.sqrt(np.mean(u[:, :G] ** 2, axis=1, keepdims=True))
-        good = (mismatch <= MIDPOINT_TOLERANCE * local) | (mismatch <= MIDPOINT_ABSOLUTE * overall)
-        ok = np.all(good, axis=1) & np.all(np.isfinite(nodes), axis=1) & np.all(np.isfinite(mid), axis=1)
-    return nodes, ok
-
-
 @numba.njit(parallel=True, **_JIT)
 def _rho_grid(pair_offsets, pair_i, pair_type, pair_k, pair_t, pair_h, g_nodes, G, n_atoms_total):
     """rho_i from the Hermite interpolant of g_{t_ij} (node vectors, one row per pair type)."""

@@ -218,6 +218,14 @@ class Search:
     def _from_nodes(self, nodes):
         return tree_from_nodes(nodes, self.pset)
 
+    def _pruned(self, tree) -> list:
+        """Variants of an individual with one top-level term dropped."""
+        return pruned_variants(tree, self.pset)
+
+    def _local(self, tree) -> list:
+        """Small, physically common edits of an individual (memetic local search)."""
+        return local_variants(tree, self.pset)
+
     def _copy(self, tree):
         return individual(list(tree))
 
@@ -416,7 +424,7 @@ class Search:
         """Score the local variants of front members not explored yet (memetic step)."""
         todo = [c for c in self.hall.front() if c.key not in self.explored]
         self.explored.update(c.key for c in todo)
-        variants = [v for c in todo for v in local_variants(c.tree, self.pset) if self._within_limits(v)]
+        variants = [v for c in todo for v in self._local(c.tree) if self._within_limits(v)]
         if variants:
             self._score(variants)
         return variants
@@ -429,7 +437,7 @@ class Search:
             if not todo:
                 break
             seen.update(c.key for c in todo)
-            pruned = [p for c in todo for p in pruned_variants(c.tree, self.pset)]
+            pruned = [p for c in todo for p in self._pruned(c.tree)]
             if not pruned:
                 break
             self._score(pruned)
@@ -456,7 +464,7 @@ class Search:
         # term pruning: a sum of terms with fitted coefficients often carries dead terms
         pool = sorted((c for c in new if c.valid), key=lambda c: c.loss)[: self.config.prune_per_generation]
         pool += [self.cache[self.key(t)] for t in self._refined_trees]
-        pruned = [p for c in pool for p in pruned_variants(c.tree, self.pset)]
+        pruned = [p for c in pool for p in self._pruned(c.tree)]
         if pruned:
             self._score(pruned)
             self._refined_trees.extend(pruned)

@@ -213,49 +213,11 @@ class ManyBodySearch(Search):
                 out.append(child)
         return out
 
-    def _explore_front(self) -> list:
-        todo = [c for c in self.hall.front() if c.key not in self.explored]
-        self.explored.update(c.key for c in todo)
-        variants = [v for c in todo for v in self._tree_variants(c.tree, local_variants) if self._within_limits(v)]
-        if variants:
-            self._score(variants)
-        return variants
+    def _local(self, ind) -> list:
+        return self._tree_variants(ind, local_variants)
 
     def _pruned(self, ind) -> list:
         return self._tree_variants(ind, pruned_variants)
-
-    def polish(self, rounds: int = 6) -> None:
-        seen: set[str] = set()
-        for _ in range(rounds):
-            todo = [c for c in self.hall.front() if c.key not in seen]
-            if not todo:
-                break
-            seen.update(c.key for c in todo)
-            pruned = [p for c in todo for p in self._pruned(c.tree)]
-            if not pruned:
-                break
-            self._score(pruned)
-
-    def _refine_best(self, new) -> None:
-        self._refined_trees = []
-        ranked = sorted((c for c in new if c.valid and c.key not in self.refined), key=lambda c: c.loss)
-        for cand in ranked[: self.config.refine_per_generation]:
-            if self.refine_evaluations > self.config.refine_share * self.evaluations:
-                break
-            self.refined.add(cand.key)
-            ind = self._refine(cand)
-            if ind is not None:
-                self._refined_trees.append(ind)
-        if self._refined_trees:
-            self._score(self._refined_trees)
-            for ind in self._refined_trees:
-                self.refined.add(self.key(ind))
-        pool = sorted((c for c in new if c.valid), key=lambda c: c.loss)[: self.config.prune_per_generation]
-        pool += [self.cache[self.key(t)] for t in self._refined_trees]
-        pruned = [p for c in pool for p in self._pruned(c.tree)]
-        if pruned:
-            self._score(pruned)
-            self._refined_trees.extend(pruned)
 
     def _refine(self, cand: Candidate):
         """Levenberg-Marquardt on all constants of a genome (outer coefficients eliminated)."""
