@@ -92,6 +92,15 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--grid-size", type=_non_negative_int, default=200, help="radial grid nodes (default 200)")
     ev.add_argument("--max-size", type=_non_negative_int, default=30, help="maximum tree size (default 30)")
     ev.add_argument("--out", default=None, help="run folder (default runs/<name>-<date>); never overwritten")
+    # islands (symbpot.gp.islands)
+    ev.add_argument("--workers", type=_non_negative_int, default=1,
+                    help="worker processes evolving islands in parallel (default 1: one population)")
+    ev.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                    help="run the islands on a Dask cluster, e.g. tcp://127.0.0.1:8786 (needs symbpot[dask])")
+    ev.add_argument("--islands", type=_non_negative_int, default=None,
+                    help="number of islands (default: the number of workers)")
+    ev.add_argument("--migration-interval", type=_non_negative_int, default=10,
+                    help="generations between migrations of Pareto members (default 10)")
     ev.add_argument("--checkpoint-interval", type=_positive_float, default=10.0,
                     help="seconds between checkpoints, written after a generation (default 10)")
     ev.add_argument("--quiet", action="store_true", help="no progress display")
@@ -255,7 +264,9 @@ def _evolve(args, resume_state=None) -> int:
                                   grid_size=args.grid_size, max_size=args.max_size,
                                   validation_fraction=args.validation_fraction, target_rmse=target,
                                   energy_weight=args.energy_weight, force_weight=args.force_weight,
-                                  stress_weight=args.stress_weight, group_weights=args.group_weights)
+                                  stress_weight=args.stress_weight, group_weights=args.group_weights,
+                                  workers=args.workers, scheduler=args.scheduler, islands=args.islands,
+                                  migration_interval=args.migration_interval)
     estimator.check(dataset)  # every setting checked before the run folder is made
     cli_settings = {k: v for k, v in vars(args).items()
                     if k not in ("command", "version", "resume", "out", "quiet", "time_limit", "generations",

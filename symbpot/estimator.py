@@ -87,6 +87,17 @@ class SymbolicPotential:
         Relative tolerance of the ``get_best`` rule.
     progress : callable, bool or None
         Called with a dict per generation; ``True`` prints a progress line to stderr.
+    workers : int
+        Islands (:mod:`symbpot.gp.islands`): local worker processes evolving islands in
+        parallel. 1 (and no ``scheduler``, one island) is the single-population search.
+    scheduler : str, distributed.Client or None
+        Address of a Dask scheduler (e.g. ``tcp://127.0.0.1:8786``) whose workers run the
+        islands instead of local processes (needs ``symbpot[dask]``).
+    islands : int or None
+        Number of islands (populations of ``population`` each); default: the number of
+        workers (Dask: of worker threads). Island ``k`` is seeded with ``seed + k``.
+    migration_interval : int
+        Generations an island evolves between migrations.
     """
 
     def __init__(self, form: str = "pair", seed: int = 0, time_limit: float | None = 60.0,
@@ -98,7 +109,8 @@ class SymbolicPotential:
                  refine_per_generation: int = 3, energy_weight: float = 1.0, force_weight: float = 0.0,
                  stress_weight: float = 0.0, group_weights: dict | None = None,
                  progress: Callable | bool | None = None, seed_forms=(), template_starts: int = 8,
-                 batch_fraction: float | None = None):
+                 batch_fraction: float | None = None, workers: int = 1, scheduler=None,
+                 islands: int | None = None, migration_interval: int = 10):
         self.form = form
         self.seed_forms = tuple(parse_seed_forms(seed_forms))
         self.template_starts = template_starts
@@ -123,13 +135,18 @@ class SymbolicPotential:
         self.stress_weight = stress_weight
         self.group_weights = group_weights
         self.progress = progress
+        self.workers = workers
+        self.scheduler = scheduler
+        self.islands = islands
+        self.migration_interval = migration_interval
 
     def get_params(self) -> dict:
         return {k: getattr(self, k) for k in (
             "form", "seed", "time_limit", "generations", "population", "cutoff", "cutoff_style",
             "cutoff_width", "grid_size", "max_size", "max_depth", "operators", "validation_fraction",
             "target_rmse", "selection_tolerance", "refine_per_generation", "energy_weight", "force_weight",
-            "stress_weight", "group_weights", "seed_forms", "template_starts", "batch_fraction")}
+            "stress_weight", "group_weights", "seed_forms", "template_starts", "batch_fraction",
+            "workers", "scheduler", "islands", "migration_interval")}
 
     # --- checks -------------------------------------------------------------------
     def check(self, dataset: Dataset) -> Cutoff:
@@ -159,6 +176,7 @@ class SymbolicPotential:
             raise ConfigError(f"batch fraction must be in (0, 1], got {self.batch_fraction}")
         if not (isinstance(self.grid_size, (int, np.integer)) and self.grid_size >= 4):
             raise ConfigError(f"grid size must be an integer of at least 4 nodes, got {self.grid_size}")
+        self._check_islands()
         if self.validation_fraction and len(dataset) < 2:
             raise ConfigError("a validation split needs at least two configurations")
         if self.group_weights:
@@ -246,6 +264,11 @@ class SymbolicPotential:
         else:
             seeds = [template_genome(n, 1, False, cutoff.radius)[0] for n in seed_names]
             search = Search(loss_model, config, progress=progress, on_generation=checkpointer, seeds=seeds)
+        if self._uses_islands():  # islands: the search above defines them, IslandSearch runs them
+            from .gp.islands import IslandSearch, IslandSettings
+
+            search = IslandSearch(search, IslandSettings(self.islands, self.workers, self.scheduler,
+                                                         self.migration_interval))
         if resume is not None:
             try:
                 search.restore(resume)
@@ -285,6 +308,23 @@ class SymbolicPotential:
         self.best_index_ = self._best_index()
         self.fit_time_ = time.perf_counter() - start
         return self
+
+    # --- islands (symbpot.gp.islands) ------------------------------------------------------
+    def _uses_islands(self) -> bool:
+        return self.form not in TEMPLATE_NAMES and (self.workers > 1 or self.scheduler is not None
+                                                    or (self.islands or 1) > 1)
+
+    def _check_islands(self) -> None:
+        for name, value, low in (("workers", self.workers, 1), ("islands", self.islands, 1),
+                                 ("migration interval", self.migration_interval, 1)):
+            if value is not None and not (isinstance(value, (int, np.integer)) and value >= low):
+                raise ConfigError(f"{name} must be an integer of at least {low}, got {value!r}")
+        if self.scheduler is not None:
+            try:
+                import distributed  # noqa: F401
+            except ImportError:
+                raise ConfigError("a Dask scheduler needs dask.distributed: pip install 'symbpot[dask]'") from None
+    # --- end of islands ---------------------------------------------------------------------
 
     def _loss_weights(self) -> dict:
         return {"energy_weight": self.energy_weight, "force_weight": self.force_weight,

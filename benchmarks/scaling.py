@@ -1,0 +1,284 @@
+"""Scaling of the search over cores: one core, islands on two processes, islands on Dask.
+
+Usage::
+
+    python benchmarks/scaling.py PATH.extxyz [--cutoff 5.0] [--forms pair,eam]
+        [--generations 200] [--migration-interval 10] [--seconds 60]
+        [--eam-generations 2] [--eam-migration-interval 1] [--eam-seconds 180]
+        [--force-weight 0.003] [--stress-weight 1e-4] [--population 200] [--seed 0]
+        [--skip-timed] [--out FILE] [--plot FILE.png]
+
+What is measured
+----------------
+For each form (``pair``: one V(r); ``eam``: phi, g and F), the loss model of the data is
+built once (grid 200, smooth cutoff, w_E 1, w_F ``--force-weight``, w_S
+``--stress-weight``); every search has population ``--population`` and seed ``--seed``.
+An *evaluation* is the loss of one distinct tree or genome (the count a search reports;
+re-scoring known trees after a migration is not counted); ``work`` adds the residual
+evaluations of the constant optimiser (Levenberg-Marquardt), which for the EAM loss cost
+as much as an evaluation each.
+
+1. **Same work** (the headline numbers ``evals_per_s_1core``, ``evals_per_s_2cores``,
+   ``evals_per_s_dask_2workers``): two islands (:class:`symbpot.gp.islands.IslandSearch`)
+   evolve ``--generations`` generations each (eam: ``--eam-generations``), migrating every
+   ``--migration-interval`` (``--eam-migration-interval``) generations. Generation-bound
+   island runs are deterministic, so the three set-ups do exactly the same computation
+   (checked: same evaluations and the same front):
+
+   ``1core``
+       the islands take turns in this process, Numba and BLAS limited to one thread;
+   ``2cores``
+       ``--workers 2``: two local worker processes (joblib's loky pool), one Numba thread
+       each;
+   ``dask_2workers``
+       ``--scheduler``: a ``distributed.LocalCluster(n_workers=2, threads_per_worker=1,
+       processes=True)`` on loopback, started before the clock (``cluster_start_s``).
+
+   The rate is evaluations over the search's wall time, which for the parallel set-ups
+   *includes* starting the worker processes (loky), sending the loss model to each worker
+   once, and waiting at every migration for the slower island. Speed-ups divide by
+   ``1core``; targets: ``2cores`` >= 1.8x, ``dask_2workers`` >= 1.6x.
+
+2. **Time-limited** (``timed``, unless ``--skip-timed``): each set-up runs ``--seconds``
+   seconds (eam: ``--eam-seconds``; the search checks its time limit between generations,
+   so a run overshoots by up to one generation), islands asynchronously (an island is
+   resubmitted as soon as it returns), with ``single_1core`` (the single-population search,
+   :class:`symbpot.gp.Search` or ``ManyBodySearch``, one thread) and ``single_2threads``
+   (the same with Numba's two threads, the default) instead of the serial islands. These
+   searches follow different trajectories, so their rates differ also because they do
+   different work (tree sizes, how much constant fitting); for the EAM loss on the whole
+   Cu set a run has only a few generations and the rates are noisy. ``steady`` rates
+   leave out the start (before the first history row).
+
+The last line printed is one JSON object; ``--out`` writes it to a file too, ``--plot``
+draws the speed-ups.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import subprocess
+import sys
+import time
+
+
+def build(form, dataset, cutoff, args):
+    """(search factory, loss setup seconds) for ``form``."""
+    from symbpot.fitness import PairLoss
+    from symbpot.fitness.manybody import ManyBodyLoss
+    from symbpot.gp import Search, SearchConfig
+    from symbpot.gp.manybody_search import ManyBodySearch
+
+    weights = dict(energy_weight=1.0, force_weight=args.force_weight, stress_weight=args.stress_weight)
+    t = time.perf_counter()
+    if form == "pair":
+        loss = PairLoss(dataset, cutoff, 200, **weights)
+    else:
+        loss = ManyBodyLoss(dataset, cutoff, tuple(dataset.species), True, 200, **weights)
+    setup_s = time.perf_counter() - t
+
+    def new_search(generations=None, seconds=None):
+        config = SearchConfig(population=args.population, generations=generations, time_limit=seconds,
+                              seed=args.seed)
+        if form == "pair":
+            return Search(loss, config)
+        config.refine_max_constants = 12  # as the estimator sets it for many-body searches
+        return ManyBodySearch(loss, config)
+
+    return new_search, setup_s
+
+
+def rates(search) -> dict:
+    hist = search.history
+    work = search.evaluations + search.refine_evaluations
+    out = {"evaluations": int(search.evaluations), "refine_evaluations": int(search.refine_evaluations),
+           "search_s": round(float(search.elapsed), 3), "evals_per_s": round(search.evaluations / search.elapsed, 2),
+           "work_per_s": round(work / search.elapsed, 2), "generations": int(search.generation),
+           "best_loss": hist[-1]["best_loss"] if hist else None}
+    if len(hist) >= 2 and hist[-1]["elapsed_s"] > hist[0]["elapsed_s"]:
+        out["steady_evals_per_s"] = round((hist[-1]["evaluations"] - hist[0]["evaluations"])
+                                          / (hist[-1]["elapsed_s"] - hist[0]["elapsed_s"]), 2)
+    return out
+
+
+def run_single(new_search, seconds: float, threads: int) -> dict:
+    import numba
+
+    from symbpot.threads import single_threaded_blas
+
+    old = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        with single_threaded_blas():
+            search = new_search(seconds=seconds)
+            search.run()
+            return rates(search)
+    finally:
+        numba.set_num_threads(old)
+
+
+def run_islands(search, interval: int, workers: int, scheduler=None, threads=None) -> tuple[dict, list]:
+    """Rates and front ``[(complexity, loss)]`` of two islands run by ``workers`` (or Dask)."""
+    from symbpot.gp.islands import IslandSearch, IslandSettings
+    from symbpot.threads import single_threaded_blas
+
+    settings = IslandSettings(islands=2, workers=workers, scheduler=scheduler, migration_interval=interval,
+                              threads=threads)
+    with single_threaded_blas():
+        islands = IslandSearch(search, settings)
+        islands.run()
+    out = rates(islands)
+    out.update({"tasks": islands.tasks, "migrations": islands.migrations, "worker_pids": len(islands.pids),
+                "pool": settings.stats["pool"], "numba_threads_per_task": settings.stats["numba_threads"]})
+    return out, [(c.complexity, c.loss) for c in islands.final_hall().front()]
+
+
+def other_processes() -> int:
+    """symbpot runs and test sessions on the machine (other than this one)."""
+    try:
+        out = subprocess.run(["pgrep", "-f", "symbpot evolve|pytest"], capture_output=True, text=True).stdout
+    except OSError:
+        return -1
+    return len([p for p in out.split() if p.strip() and int(p) != os.getpid()])
+
+
+def plot(result: dict, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    forms = [f for f in ("pair", "eam") if f in result]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    panels = [("same work (generation-bound islands)", ["1core", "2cores", "dask_2workers"],
+               ["2 islands,\n1 core", "2 islands,\n2 processes", "2 islands,\n2 Dask workers"], ""),
+              ("time-limited", ["single_1core", "single_2threads", "2cores", "dask_2workers"],
+               ["1 population,\n1 core", "1 population,\n2 threads", "2 islands,\n2 processes",
+                "2 islands,\n2 Dask workers"], "timed")]
+    for ax, (title, setups, labels, part) in zip(axes, panels):
+        width = 0.8 / len(forms)
+        for i, form in enumerate(forms):
+            block = result[form].get(part) if part else result[form]
+            if not block:
+                continue
+            base = block[f"evals_per_s_{setups[0]}"]
+            values = [block[f"evals_per_s_{s}"] / base for s in setups]
+            xs = [j + (i - (len(forms) - 1) / 2) * width for j in range(len(setups))]
+            ax.bar(xs, values, width, label=f"{form} ({base:,.1f} evals/s at 1.0)")
+            for x, v in zip(xs, values):
+                ax.text(x, v + 0.02, f"{v:.2f}", ha="center", va="bottom", fontsize=8)
+        ax.axhline(1.8, color="k", lw=0.8, ls="--")
+        ax.axhline(1.6, color="gray", lw=0.8, ls=":")
+        ax.set_xticks(range(len(setups)), labels, fontsize=8)
+        ax.set_title(title, fontsize=10)
+        ax.legend(fontsize=8, loc="upper left")
+    axes[0].set_ylabel("evaluations/s relative to the first bar (targets 1.8x, 1.6x)")
+    fig.suptitle(f"symbpot search scaling on {os.path.basename(os.path.dirname(result['data']))}/"
+                 f"{os.path.basename(result['data'])}, {result['cpus']} CPUs", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("data")
+    parser.add_argument("--cutoff", type=float, default=5.0)
+    parser.add_argument("--forms", default="pair,eam")
+    parser.add_argument("--generations", type=int, default=200)
+    parser.add_argument("--migration-interval", type=int, default=10)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--eam-generations", type=int, default=2)
+    parser.add_argument("--eam-migration-interval", type=int, default=1)
+    parser.add_argument("--eam-seconds", type=float, default=180.0)
+    parser.add_argument("--force-weight", type=float, default=0.003)
+    parser.add_argument("--stress-weight", type=float, default=1e-4)
+    parser.add_argument("--population", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--skip-timed", action="store_true")
+    parser.add_argument("--out", default=None)
+    parser.add_argument("--plot", default=None)
+    args = parser.parse_args(argv)
+
+    from distributed import LocalCluster
+
+    from symbpot import Dataset
+    from symbpot.forms import Cutoff
+
+    others = other_processes()
+    t = time.perf_counter()
+    dataset = Dataset.from_file([args.data], cutoff=args.cutoff)
+    data_s = time.perf_counter() - t
+    cutoff = Cutoff(args.cutoff, "smooth", 1.0)
+    result = {"benchmark": "scaling", "date": datetime.datetime.now().isoformat(timespec="seconds"),
+              "command": "python benchmarks/scaling.py " + " ".join(sys.argv[1:] if argv is None else argv),
+              "data": os.path.abspath(args.data), "n_structures": len(dataset), "n_pairs": dataset.n_pairs,
+              "cutoff": args.cutoff, "cpus": os.cpu_count(),
+              "settings": {k: getattr(args, k) for k in (
+                  "population", "seed", "force_weight", "stress_weight", "generations", "migration_interval",
+                  "seconds", "eam_generations", "eam_migration_interval", "eam_seconds")},
+              "data_s": round(data_s, 2), "other_processes_at_start": others}
+    t = time.perf_counter()
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                           dashboard_address=None)
+    result["cluster_start_s"] = round(time.perf_counter() - t, 2)
+    address = cluster.scheduler_address
+    try:
+        for form in args.forms.split(","):
+            new_search, setup_s = build(form, dataset, cutoff, args)
+            pair = form == "pair"
+            generations = args.generations if pair else args.eam_generations
+            interval = args.migration_interval if pair else args.eam_migration_interval
+            seconds = args.seconds if pair else args.eam_seconds
+            entry = {"loss_setup_s": round(setup_s, 2), "generations": generations, "migration_interval": interval}
+            fronts = {}
+            for name, workers, scheduler, threads in (("1core", 1, None, 1), ("2cores", 2, None, None),
+                                                       ("dask_2workers", 2, address, None)):
+                detail, fronts[name] = run_islands(new_search(generations=generations), interval, workers,
+                                                   scheduler, threads)
+                entry[f"evals_per_s_{name}"] = detail["evals_per_s"]
+                entry[name] = detail
+                print(f"{form} same work {name}: {detail}", file=sys.stderr, flush=True)
+            entry["identical_work"] = (len({entry[n]["evaluations"] for n in fronts}) == 1
+                                       and fronts["2cores"] == fronts["1core"] == fronts["dask_2workers"])
+            for name in ("2cores", "dask_2workers"):
+                entry[f"speedup_{name}"] = round(entry[f"evals_per_s_{name}"] / entry["evals_per_s_1core"], 3)
+            entry["target_2cores_met"] = entry["speedup_2cores"] >= 1.8
+            entry["target_dask_met"] = entry["speedup_dask_2workers"] >= 1.6
+            if not args.skip_timed:
+                timed = {"seconds": seconds}
+                for name, run in (("single_1core", lambda: run_single(new_search, seconds, 1)),
+                                  ("single_2threads", lambda: run_single(new_search, seconds, 2)),
+                                  ("2cores", lambda: run_islands(new_search(seconds=seconds), interval, 2)[0]),
+                                  ("dask_2workers",
+                                   lambda: run_islands(new_search(seconds=seconds), interval, 2, address)[0])):
+                    detail = run()
+                    timed[f"evals_per_s_{name}"] = detail["evals_per_s"]
+                    timed[name] = detail
+                    print(f"{form} timed {name}: {detail}", file=sys.stderr, flush=True)
+                base = timed["single_1core"]
+                for name in ("single_2threads", "2cores", "dask_2workers"):
+                    timed[f"speedup_{name}"] = round(timed[f"evals_per_s_{name}"] / base["evals_per_s"], 3)
+                    timed[f"work_speedup_{name}"] = round(timed[name]["work_per_s"] / base["work_per_s"], 3)
+                    if "steady_evals_per_s" in timed[name] and "steady_evals_per_s" in base:
+                        timed[f"steady_speedup_{name}"] = round(
+                            timed[name]["steady_evals_per_s"] / base["steady_evals_per_s"], 3)
+                entry["timed"] = timed
+            result[form] = entry
+    finally:
+        cluster.close()
+    result["other_processes_at_end"] = other_processes()
+    line = json.dumps(result)
+    if args.out:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        with open(args.out, "w") as fh:
+            fh.write(line + "\n")
+    if args.plot:
+        plot(result, args.plot)
+    print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

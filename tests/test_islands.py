@@ -1,0 +1,177 @@
+"""Islands (symbpot.gp.islands): parallel populations, migration, one merged front; Dask."""
+import math
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from symbpot import SymbolicPotential
+from symbpot.cli import main
+
+from conftest import LJ_CUTOFF
+
+#: small generation-bound island runs: synchronous epochs, so the result is deterministic
+SETTINGS = dict(generations=6, population=40, migration_interval=3, seed=0, time_limit=None, cutoff_style="hard")
+
+
+def front_of(est):
+    return [(c.complexity, c.loss, c.key) for c in est.search_.final_hall().front()]
+
+
+def dominated_or_equal(member, front) -> bool:
+    return any(c.complexity <= member["complexity"] and c.loss <= member["loss"] for c in front)
+
+
+@pytest.fixture(scope="module")
+def serial_run(lj_dataset):
+    """Two islands taking turns in this process: the reference the parallel runs must equal."""
+    return SymbolicPotential(workers=1, islands=2, **SETTINGS).fit(lj_dataset)
+
+
+def check_merged_front(est, islands=2):
+    search = est.search_
+    front = search.final_hall().front()
+    assert search.islands == islands and search.generation == SETTINGS["generations"]
+    assert search.migrations > 0
+    assert front and len(est.front_) == len(front)
+    complexities = [c.complexity for c in front]
+    losses = [c.loss for c in front]
+    assert complexities == sorted(set(complexities)) and all(b < a for a, b in zip(losses, losses[1:]))
+    assert all(math.isfinite(loss) for loss in losses)
+    for island_front in search.island_fronts:  # every island's front is covered by the merged one
+        assert island_front
+        assert all(dominated_or_equal(m, front) for m in island_front)
+    # the merged losses are the islands' losses: re-scoring the members gives them again
+    model = search.master.loss_model
+    rescored, _ = model.score([c.terms for c in front])
+    assert [float(x) for x in rescored] == pytest.approx(losses, rel=1e-9, abs=1e-20)
+    best = est.get_best()
+    assert best.metrics["energy_rmse_meV_per_atom"] < 1.0  # LJ found (it is in the data's family)
+
+
+def kill_a_loky_worker(killed: list) -> None:
+    import psutil
+
+    for proc in psutil.Process().children(recursive=True):
+        if "popen_loky" in " ".join(proc.cmdline()):
+            os.kill(proc.pid, signal.SIGKILL)
+            killed.append(proc.pid)
+            return
+
+
+def test_two_worker_processes_give_one_valid_merged_front_even_if_one_dies(lj_dataset, serial_run):
+    killed = []
+    # one worker process is killed after the first epoch: the pool is restarted, the islands resubmitted
+    est = SymbolicPotential(workers=2, progress=lambda row: killed or kill_a_loky_worker(killed), **SETTINGS)
+    est.fit(lj_dataset)
+    check_merged_front(est)
+    search = est.search_
+    assert killed and search.settings.stats["restarts"] == 1
+    assert len(search.pids) >= 2 and os.getpid() not in search.pids  # worker processes did the work
+    assert search.settings.stats["numba_threads"] == max(1, os.cpu_count() // 2)
+    # islands are pure functions of their state and migrants: same front as taking turns in one process
+    assert front_of(est) == front_of(serial_run)
+    check_merged_front(serial_run)
+
+
+def test_workers_one_is_the_single_population_search(lj_dataset):
+    est = SymbolicPotential(workers=1, generations=3, population=24, seed=1, time_limit=None).fit(lj_dataset)
+    assert type(est.search_).__name__ == "Search"
+
+
+def test_time_limited_islands_run_asynchronously(lj_dataset):
+    est = SymbolicPotential(workers=1, islands=2, time_limit=1.5, population=24, migration_interval=2, seed=3,
+                            cutoff_style="hard").fit(lj_dataset)
+    search = est.search_
+    assert search.tasks >= 4 and all(search.polished) and est.front_
+    assert 1.5 <= search.elapsed < 10
+    assert [r["evaluations"] for r in search.history] == sorted(r["evaluations"] for r in search.history)
+
+
+def test_bad_island_settings_are_config_errors(lj_dataset):
+    from symbpot import ConfigError
+
+    for kw in (dict(workers=0), dict(islands=0), dict(migration_interval=0), dict(workers=1.5)):
+        with pytest.raises(ConfigError):
+            SymbolicPotential(generations=1, **kw).check(lj_dataset)
+
+
+def test_cli_islands_run_resume_and_bad_workers(lj_file, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["evolve", str(lj_file), "--cutoff", str(LJ_CUTOFF), "--cutoff-style", "hard", "--generations", "4",
+                 "--population", "24", "--workers", "1", "--islands", "2", "--migration-interval", "2",
+                 "--out", str(out), "--quiet", "--no-report"]) == 0
+    assert (out / "pareto.csv").exists() and (out / "best.json").exists()
+    import json
+
+    config = json.loads((out / "config.json").read_text())
+    assert config["islands"] == 2 and config["migration_interval"] == 2
+    state = json.loads((out / "checkpoint.json").read_text())["search"]
+    assert state["islands"]["count"] == 2 and len(state["islands"]["states"]) == 2
+    assert [s["generation"] for s in state["islands"]["states"]] == [4, 4]
+    # resume continues every island from the checkpoint
+    assert main(["evolve", "--resume", str(out), "--generations", "2", "--quiet", "--no-report"]) == 0
+    state = json.loads((out / "checkpoint.json").read_text())["search"]
+    assert [s["generation"] for s in state["islands"]["states"]] == [6, 6]
+    capsys.readouterr()
+    assert main(["evolve", str(lj_file), "--cutoff", "5", "--generations", "1", "--workers", "0",
+                 "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "workers" in err[0] and not (tmp_path / "x").exists()
+
+
+# --- Dask ---------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def dask_client():
+    """A LocalCluster of two single-thread worker processes on loopback, and a client of it."""
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        yield client
+
+
+def test_dask_local_cluster_runs_evolve_to_completion(lj_dataset, serial_run, dask_client):
+    from symbpot.gp import islands
+
+    dask_client.wait_for_workers(2)
+    est = SymbolicPotential(scheduler=dask_client.scheduler.address, **SETTINGS).fit(lj_dataset)
+    check_merged_front(est)
+    assert est.search_.settings.stats["pool"] == "dask" and len(est.search_.pids) == 2
+    assert front_of(est) == front_of(serial_run)  # same front as local islands
+    # the data (the loss model) went to each worker once, not with each of the 4 tasks
+    token = est.search_.settings.stats["token"]
+    loads = dask_client.run(lambda: islands.PAYLOAD_LOADS.get(token, 0))
+    assert sorted(loads.values()) == [1, 1]
+
+
+def test_killing_a_dask_worker_mid_run_does_not_lose_the_run(lj_dataset, serial_run, dask_client):
+    client = dask_client
+    client.wait_for_workers(2)
+    pids = client.run(os.getpid)  # worker address -> process id (the nannies restart killed ones)
+    first_epoch = threading.Event()
+    killed = {}
+
+    def kill_a_busy_worker():
+        first_epoch.wait(60)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            for address, keys in client.processing().items():
+                if address in pids and any("symbpot-island" in str(k) for k in keys):
+                    os.kill(pids[address], signal.SIGKILL)
+                    killed[address] = keys
+                    return
+            time.sleep(0.005)
+
+    killer = threading.Thread(target=kill_a_busy_worker, daemon=True)
+    killer.start()
+    est = SymbolicPotential(scheduler=client, progress=lambda row: first_epoch.set(), **SETTINGS)
+    est.fit(lj_dataset)
+    killer.join(5)
+    assert killed, "no worker was killed while it ran an island"
+    check_merged_front(est)
+    # the lost task was recomputed from the same inputs: nothing of the run is lost or changed
+    assert front_of(est) == front_of(serial_run)
+
