@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--scheduler", default=None, metavar="ADDRESS",
                     help="run the islands on a Dask cluster, e.g. tcp://127.0.0.1:8786 (needs symbpot[dask])")
     ev.add_argument("--islands", type=_non_negative_int, default=None,
-                    help="number of islands (default: the number of workers)")
+                    help="number of islands (default: twice the number of workers)")
     ev.add_argument("--migration-interval", type=_non_negative_int, default=10,
                     help="generations between migrations of Pareto members (default 10)")
     ev.add_argument("--checkpoint-interval", type=_positive_float, default=10.0,
@@ -252,6 +252,10 @@ def _evolve(args, resume_state=None) -> int:
     out = args.out or default_run_dir("demo-lj" if args.demo else "evolve")
     if resume_state is None:
         check_run_dir(out)
+    if args.workers > 1 and not args.scheduler:  # islands: worker processes start while the data is read
+        from .gp.islands import prestart
+
+        prestart(args.workers)
     dataset, sources, cutoff = _load_data(args)
     test = _read(args.test, cutoff, args) if args.test else None
     style = args.cutoff_style or ("hard" if args.demo else "smooth")

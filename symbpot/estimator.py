@@ -94,8 +94,9 @@ class SymbolicPotential:
         Address of a Dask scheduler (e.g. ``tcp://127.0.0.1:8786``) whose workers run the
         islands instead of local processes (needs ``symbpot[dask]``).
     islands : int or None
-        Number of islands (populations of ``population`` each); default: the number of
-        workers (Dask: of worker threads). Island ``k`` is seeded with ``seed + k``.
+        Number of islands (populations of ``population`` each); default: twice the number
+        of workers (Dask: of worker threads), which balances the load. Island ``k`` is
+        seeded with ``seed + k``.
     migration_interval : int
         Generations an island evolves between migrations.
     """
@@ -219,6 +220,10 @@ class SymbolicPotential:
         ``best_index_``, ``search_`` (the search state).
         """
         cutoff = self._check(dataset)
+        if self._uses_islands() and self.scheduler is None and self.workers > 1:
+            from .gp.islands import prestart  # worker processes start while the loss model is built
+
+            prestart(self.workers)
         train = dataset
         if validation is None and self.validation_fraction:
             train, validation = dataset.split(self.validation_fraction, self.seed)

@@ -12,8 +12,9 @@ from symbpot.cli import main
 
 from conftest import LJ_CUTOFF
 
-#: small generation-bound island runs: synchronous epochs, so the result is deterministic
-SETTINGS = dict(generations=6, population=40, migration_interval=3, seed=0, time_limit=None, cutoff_style="hard")
+#: small generation-bound island runs (ordered schedule, three epochs): the result is deterministic
+SETTINGS = dict(islands=2, generations=6, population=40, migration_interval=2, seed=0, time_limit=None,
+                cutoff_style="hard")
 
 
 def front_of(est):
@@ -27,7 +28,7 @@ def dominated_or_equal(member, front) -> bool:
 @pytest.fixture(scope="module")
 def serial_run(lj_dataset):
     """Two islands taking turns in this process: the reference the parallel runs must equal."""
-    return SymbolicPotential(workers=1, islands=2, **SETTINGS).fit(lj_dataset)
+    return SymbolicPotential(workers=1, **SETTINGS).fit(lj_dataset)
 
 
 def check_merged_front(est, islands=2):
@@ -139,12 +140,12 @@ def test_dask_local_cluster_runs_evolve_to_completion(lj_dataset, serial_run, da
     dask_client.wait_for_workers(2)
     est = SymbolicPotential(scheduler=dask_client.scheduler.address, **SETTINGS).fit(lj_dataset)
     check_merged_front(est)
-    assert est.search_.settings.stats["pool"] == "dask" and len(est.search_.pids) == 2
+    assert est.search_.settings.stats["pool"] == "dask" and os.getpid() not in est.search_.pids
     assert front_of(est) == front_of(serial_run)  # same front as local islands
-    # the data (the loss model) went to each worker once, not with each of the 4 tasks
+    # the data (the loss model) went to each worker once, not with each of the 6 tasks
     token = est.search_.settings.stats["token"]
     loads = dask_client.run(lambda: islands.PAYLOAD_LOADS.get(token, 0))
-    assert sorted(loads.values()) == [1, 1]
+    assert est.search_.tasks == 6 and 1 <= sum(loads.values()) <= 2 and max(loads.values()) == 1, loads
 
 
 def test_killing_a_dask_worker_mid_run_does_not_lose_the_run(lj_dataset, serial_run, dask_client):

@@ -12,21 +12,25 @@ migrants: members of the merged front that the island does not have.
 
 Two schedules:
 
-* **synchronous epochs** when a number of generations is given: every island runs the same
-  generations, then all fronts are merged and migrants chosen, in island order. Each
-  island's task is deterministic given its state and migrants, so the same seed, data,
-  number of islands and migration interval give the same front whatever the number of
-  workers, their kind (local processes or Dask) and the order tasks finish in (unless
-  the time limit cuts the run short);
+* **ordered** when a number of generations is given: epoch e of every island (its e-th
+  task) is merged, in island order, into the front H_e once all islands have done it; an
+  island that has done e epochs receives migrants from H_(e-1), drawn with an RNG of its
+  own for that island and epoch. An island may thus run one epoch ahead of the slowest
+  (workers do not wait at every migration for the slowest island), yet every task's
+  inputs are fixed: the same seed, data, number of islands and migration interval give
+  the same front whatever the number of workers, their kind (local processes or Dask) and
+  the order tasks finish in (unless the time limit cuts the run short). Migration starts
+  with the third epoch (H_0 is empty, or the front a resumed run starts from);
 * **asynchronous** when only a time limit is given (PySR's way): an island is resubmitted
-  as soon as its task returns, with migrants from the merged front as it is then; no
-  worker waits for a slower island. The result then depends on timing.
+  as soon as its task returns, with migrants from the merged front as it is then. The
+  result then depends on timing.
 
 Workers: ``workers`` local processes (joblib's loky process pool; with one worker the
 islands take turns in this process), or an existing Dask cluster (``scheduler``, an
 address such as ``tcp://127.0.0.1:8786``, or a ``distributed.Client``). The search's loss model (with the data it needs) is the
-*payload*: built once in the parent, it is sent once to each worker (loky: the pool's
-initializer; Dask: ``client.scatter(..., broadcast=True)``) and never with a task; a task
+*payload*: built once in the parent, it is sent once to each worker (loky: a temporary
+file each worker reads at its first task; Dask: ``client.scatter(..., broadcast=True)``)
+and never with a task; a task
 carries only the island's state (population, hall of fame and RNG as JSON-compatible
 lists). Each task limits Numba to ``max(1, cores // workers)`` threads (for Dask: the
 host's cores over the worker threads on that host) and BLAS to one thread, so the machine
@@ -91,10 +95,41 @@ class IslandPayload:
         return self.search_class(self.loss_model, config, **kwargs)
 
 
-def _install_payload(payload: IslandPayload) -> None:
-    """loky initializer: keep the payload in the worker process."""
-    _PAYLOADS.clear()
-    _PAYLOADS[payload.token] = payload
+def _local_payload(ref) -> IslandPayload:
+    """The payload of a loky worker: ``(token, path)`` read once per process, then kept."""
+    token, path = ref
+    if token not in _PAYLOADS:
+        import pickle
+
+        with open(path, "rb") as fh:
+            payload = pickle.load(fh)
+        _PAYLOADS.clear()  # one run at a time: drop an earlier run's data
+        _PAYLOADS[token] = payload
+    return _PAYLOADS[token]
+
+
+def _warm_up() -> None:
+    """loky initializer: import what island tasks need while the parent prepares the data."""
+    import threadpoolctl  # noqa: F401
+
+    from . import manybody_search  # noqa: F401
+
+
+#: local worker processes started ahead of a run (:func:`prestart`), waiting to be adopted
+_WARM: dict = {}
+
+
+def prestart(workers: int) -> None:
+    """Start ``workers`` local worker processes now, so that they import symbpot while this
+    process reads the data and builds the loss model; the next island run with as many
+    workers uses them (the CLI and :class:`SymbolicPotential` call this)."""
+    if workers > 1 and workers not in _WARM:
+        from joblib.externals.loky import ProcessPoolExecutor
+
+        executor = ProcessPoolExecutor(max_workers=workers, initializer=_warm_up)
+        for _ in range(workers):
+            executor.submit(int)  # processes start on demand: ask for all of them
+        _WARM[workers] = executor
 
 
 @contextlib.contextmanager
@@ -138,15 +173,15 @@ def run_island(payload, island: int, state: dict | None, n_generations: int | No
                numba_threads, polish: bool = True) -> dict:
     """One island task: restore ``state`` (None: a new island), evolve, return state and front.
 
-    ``payload`` is an :class:`IslandPayload` or, in loky workers, its token. The search
+    ``payload`` is an :class:`IslandPayload` or, in loky workers, ``(token, file)``. The search
     stops after ``n_generations`` generations or at ``deadline`` (``time.time()`` value; a
     new island scores its first population in any case), whichever comes first (None: no
     bound), or when the target loss is reached. ``polish`` drops dead
     terms from the front at the end (:meth:`Search.polish`); the parent asks for it in an
     island's last task only, as a single search polishes once, at its end.
     """
-    if isinstance(payload, str):
-        payload = _PAYLOADS[payload]
+    if isinstance(payload, tuple):
+        payload = _local_payload(payload)
     with _thread_limits(numba_threads):
         t0 = time.perf_counter()
         search = payload.new_search(island)
@@ -276,24 +311,35 @@ class SerialPool:
 
 
 class LocalPool:
-    """``workers`` local processes (joblib's loky pool); the payload goes to each once."""
+    """``workers`` local processes (joblib's loky pool).
+
+    The payload is written once to a temporary file that each worker reads once (at its
+    first task) and keeps; the processes may have been started ahead (:func:`prestart`).
+    """
 
     kind = "local"
 
     def __init__(self, workers: int, payload: IslandPayload):
+        import pickle
+        import tempfile
+
         import joblib
 
         self.workers = int(workers)
         self.payload = payload
         self.numba_threads = max(1, joblib.cpu_count() // self.workers)
         self.restarts = 0
-        self._start()
+        fd, self.path = tempfile.mkstemp(prefix="symbpot-islands-", suffix=".pickle")
+        with os.fdopen(fd, "wb") as fh:
+            pickle.dump(payload, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        self.executor = _WARM.pop(self.workers, None)
+        if self.executor is None:
+            self._start()
 
     def _start(self) -> None:
         from joblib.externals.loky import ProcessPoolExecutor
 
-        self.executor = ProcessPoolExecutor(max_workers=self.workers, initializer=_install_payload,
-                                            initargs=(self.payload,))
+        self.executor = ProcessPoolExecutor(max_workers=self.workers, initializer=_warm_up)
 
     @property
     def n_slots(self) -> int:
@@ -302,7 +348,8 @@ class LocalPool:
     def submit(self, island, state, n_generations, deadline, polish):
         from joblib.externals.loky import BrokenProcessPool
 
-        args = (run_island, self.payload.token, island, state, n_generations, deadline, self.numba_threads, polish)
+        args = (run_island, (self.payload.token, self.path), island, state, n_generations, deadline,
+                self.numba_threads, polish)
         try:
             return self.executor.submit(*args)
         except BrokenProcessPool:  # a worker died while idle: the tasks in flight fail too (handled by the loop)
@@ -333,6 +380,8 @@ class LocalPool:
 
     def close(self) -> None:
         self.executor.shutdown(wait=True)
+        with contextlib.suppress(OSError):
+            os.remove(self.path)
 
 
 class DaskPool:
@@ -511,47 +560,47 @@ class IslandSearch:
             self.hall.update(cand)
             self._node_keys[cand.key] = key
 
-    def _migrate(self, island: int) -> None:
-        """Replace random non-front members of ``island`` by merged-front members it lacks."""
+    def _migrate(self, island: int, source: list, rng: random.Random) -> None:
+        """Replace random non-front members of ``island`` by members of ``source`` (a merged front) it lacks."""
         state = self.states[island]
-        if state is None:
+        if state is None or not source:
             return
         population = state["population"]
         own = {node_key(m["nodes"]) for m in self.island_fronts[island]}
-        present = {node_key(n) for n in population}
-        known = own | present
-        pool = [c for c in self.hall.front() if self._node_keys[c.key] not in known]
+        known = own | {node_key(n) for n in population}
+        pool = [c for c in source if self._node_keys[c.key] not in known]
         n = self.settings.migrants or max(1, self.config.population // 20)
         slots = [i for i, nodes in enumerate(population) if node_key(nodes) not in own]
         n = min(n, len(pool), len(slots))
         if n <= 0:
             return
-        chosen = self.rng.sample(pool, n)
+        chosen = rng.sample(pool, n)
         scores = state.setdefault("scores", {})
         if not scores.get("population"):
             scores["population"] = [None] * len(population)
         batched = getattr(self.master, "full_model", None) is not None  # merged losses are not the islands'
-        for slot, cand in zip(self.rng.sample(slots, n), chosen):
+        for slot, cand in zip(rng.sample(slots, n), chosen):
             population[slot] = self.nodes[cand.key]
             scores["population"][slot] = None if batched else _score_of(cand)
         self.migrations += n
 
     # --- main loop ------------------------------------------------------------------------------
     def run(self) -> HallOfFame:
-        cfg = self.config
-        s = self.settings
         start = self._start = time.perf_counter()
         pool = self._open_pool()
         try:
-            if self.islands is None:
-                self.islands = max(1, pool.n_slots)
+            if self.islands is None:  # two per worker: a slow island does not leave a worker idle
+                self.islands = max(1, 2 * pool.n_slots)
             if not self.states:
                 self.states = [None] * self.islands
                 self.island_fronts = [[] for _ in range(self.islands)]
                 self.island_generations = [0] * self.islands
                 self.polished = [False] * self.islands
-            self._loop(pool, synchronous=cfg.generations is not None)
-            self._loop(pool, synchronous=True, polish_only=True)
+            if self.config.generations is not None:
+                self._run_ordered(pool)
+            else:
+                self._run_async(pool)
+            self._polish_round(pool)
         finally:
             self.settings.stats = {"pool": pool.kind, "slots": pool.n_slots, "numba_threads": pool.numba_threads,
                                    "restarts": getattr(pool, "restarts", 0), "token": pool.payload.token}
@@ -562,16 +611,12 @@ class IslandSearch:
     def _now(self) -> float:
         return self.elapsed + time.perf_counter() - self._start if hasattr(self, "_start") else self.elapsed
 
-    def _task_bounds(self, island: int, polish_only: bool = False):
+    def _task_bounds(self, island: int):
         """(generations, deadline, polish) of the island's next task; None if it should not run.
 
         An island's front is polished in its last task: the one that reaches the number of
         generations, or, after the others (time limit, target reached), a task of its own.
         """
-        if polish_only:
-            if self.states[island] is None or self.polished[island]:
-                return None
-            return 0, None, True
         cfg = self.config
         n = self.settings.migration_interval
         last = False
@@ -588,50 +633,129 @@ class IslandSearch:
             deadline = time.time() + max(remaining, 0.0)
         return n, deadline, last
 
-    def _loop(self, pool, synchronous: bool, polish_only: bool = False) -> None:
-        """Submit, collect, merge, migrate, resubmit (see the module docstring)."""
-        pending: dict = {}  # future -> island
-        finished: list = []  # islands returned and merged, not yet given migrants
-        todo = list(range(self.islands))
-        stop = False
+    def _submit(self, pool, pending: dict, island: int, bounds) -> None:
+        pending[pool.submit(island, self.states[island], *bounds)] = island
+        self.tasks += 1
+
+    def _collect(self, pool, pending: dict, first: bool):
+        """Wait for tasks: ``([(island, result)]`` in island order, islands to resubmit)``.
+
+        A lost local worker breaks the pool and fails every task in flight: the pool is
+        restarted and all those islands are returned for resubmission (same inputs).
+        """
+        done = pool.wait(pending, first=first)
+        results, lost = [], []
+        for fut in sorted(done, key=lambda f: pending[f]):
+            k = pending.pop(fut)
+            try:
+                results.append((k, fut.result()))
+            except Exception as exc:  # noqa: BLE001 - a lost worker is recovered from, others re-raised
+                if not pool.lost_worker(exc):
+                    raise pool.error(exc) from exc
+                lost.append(k)
+        if lost:
+            lost = sorted(set(lost) | set(pending.values()))
+            pending.clear()
+            pool.restart()
+        return results, lost
+
+    def _after_tasks(self) -> None:
+        self._record()
+        if self.on_generation is not None:
+            self.on_generation(self)
+
+    def _run_async(self, pool) -> None:
+        """Time-limited: resubmit each island as soon as it returns, migrants from the front as it is."""
+        pending: dict = {}
+        todo, stop = list(range(self.islands)), False
         while True:
             for k in ([] if stop else todo):
-                bounds = self._task_bounds(k, polish_only)
+                bounds = self._task_bounds(k)
                 if bounds is not None:
-                    pending[pool.submit(k, self.states[k], *bounds)] = k
-                    self.tasks += 1
-            todo = []
-            if pending:
-                done = pool.wait(pending, first=not synchronous)
-                lost = False
-                for fut in sorted(done, key=lambda f: pending[f]):  # island order: deterministic merges
-                    k = pending.pop(fut)
-                    try:
-                        result = fut.result()
-                    except Exception as exc:  # noqa: BLE001 - a lost worker is recovered from, others re-raised
-                        if not pool.lost_worker(exc):
-                            raise pool.error(exc) from exc
-                        lost = True
-                        todo.append(k)
-                        continue
-                    self._absorb(k, result)
-                    finished.append(k)
-                    stop |= result["target_done"] and not polish_only
-                if lost:  # a broken local pool fails every task in flight: restart it, resubmit them
-                    todo = sorted(set(todo) | set(pending.values()))
-                    pending.clear()
-                    pool.restart()
-                    continue
-                if synchronous and pending:
-                    continue
-            if not finished:
+                    self._submit(pool, pending, k, bounds)
+            if not pending:
                 break
-            for k in ([] if polish_only else sorted(finished)):
-                self._migrate(k)
-            self._record()
-            if self.on_generation is not None:
-                self.on_generation(self)
-            todo, finished = sorted(finished), []
+            results, todo = self._collect(pool, pending, first=True)
+            for k, result in results:
+                self._absorb(k, result)
+                self._merge(result["front"])
+                stop |= result["target_done"]
+            for k, _ in results:
+                self._migrate(k, self.hall.front(), self.rng)
+                todo.append(k)
+            if results:
+                self._after_tasks()
+
+    def _run_ordered(self, pool) -> None:
+        """Generation-bound: a deterministic schedule that lets islands drift by one epoch.
+
+        Epoch e of every island is merged, in island order, into the front H_e once all
+        islands have done it (H_0: the front at the start). An island that has done e epochs
+        gets its migrants from H_(e-1), chosen with an RNG of its own for that epoch; so it
+        may start its next epoch while the slowest island still runs epoch e, and no worker
+        waits at every migration for the slowest island.
+        """
+        n = self.islands
+        epochs = [0] * n  # epochs done in this call
+        levels = {0: self.hall.front()}  # H_e
+        fronts: dict = {}  # epoch -> {island: front}, until every island has done that epoch
+        complete = 0
+        migrated: set = set()
+        pending: dict = {}
+        idle, finished, stop = set(range(n)), set(), False
+        while True:
+            for k in ([] if stop else sorted(idle)):
+                e = epochs[k]
+                if e - 1 > complete:  # H_(e-1) not there yet: wait for the slower islands
+                    continue
+                bounds = self._task_bounds(k)
+                if bounds is None:
+                    finished.add(k)
+                    idle.discard(k)
+                    continue
+                if e >= 1 and (k, e) not in migrated:
+                    migrated.add((k, e))
+                    self._migrate(k, levels[e - 1], random.Random(f"{self.config.seed}:{k}:{e}"))
+                self._submit(pool, pending, k, bounds)
+                idle.discard(k)
+            if not pending:
+                break
+            results, lost = self._collect(pool, pending, first=True)
+            idle.update(lost)
+            for k, result in results:
+                self._absorb(k, result)
+                epochs[k] += 1
+                fronts.setdefault(epochs[k], {})[k] = result["front"]
+                stop |= result["target_done"]
+                idle.add(k)
+            while all(e > complete for e in epochs):
+                complete += 1
+                for k in range(n):
+                    self._merge(fronts[complete][k])
+                del fronts[complete]
+                levels[complete] = self.hall.front()
+                levels.pop(complete - 2, None)
+            if results:
+                self._after_tasks()
+        for e in sorted(fronts):  # epochs not every island reached (time limit, target)
+            for k in sorted(fronts[e]):
+                self._merge(fronts[e][k])
+
+    def _polish_round(self, pool) -> None:
+        """A polishing task for every island whose last task did not polish (in island order)."""
+        todo = [k for k in range(self.islands) if self.states[k] is not None and not self.polished[k]]
+        pending: dict = {}
+        results: list = []
+        while todo or pending:
+            for k in todo:
+                self._submit(pool, pending, k, (0, None, True))
+            got, todo = self._collect(pool, pending, first=False)
+            results += got
+        for k, result in sorted(results, key=lambda r: r[0]):
+            self._absorb(k, result)
+            self._merge(result["front"])
+        if results:
+            self._after_tasks()
 
     def _absorb(self, island: int, result: dict) -> None:
         before = self.states[island]["refine_evaluations"] if self.states[island] else 0
@@ -642,7 +766,6 @@ class IslandSearch:
         self.polished[island] = bool(result["polished"])
         self.evaluations += int(result["evaluations"])
         self.pids.add(result["pid"])
-        self._merge(result["front"])
 
     def _record(self) -> None:
         row = {"generation": self.generation, "evaluations": self.evaluations, "best_loss": self.best_loss(),
