@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -169,9 +170,13 @@ def test_invalid_candidates_get_infinite_loss():
     loss = ManyBodyLoss(ds, CUTOFF, ("Cu",), True, force_weight=0.01)
     bad_f = ManyBodyTerms([[P(R**-9)]], [P(-R**-6)], [[P(sympy.sqrt(R))]])  # sqrt of negative density
     pole = ManyBodyTerms([[P(1 / (R - 2.7))]], [P(R**-6)], [[P(sympy.sqrt(R))]])
-    for terms in (bad_f, pole):
-        assert loss.score_one(terms).loss == np.inf
-        res, _ = loss.residuals(terms)
+    # finite columns whose squares overflow (a huge embedding term): no warning, infinite loss
+    huge = ManyBodyTerms([[P(R**-9)]], [P(R**-6)], [[P(1e200 * R)]])
+    for terms in (bad_f, pole, huge):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert loss.score_one(terms).loss == np.inf
+            res, _ = loss.residuals(terms)
         assert np.all(np.isfinite(res))
 
 

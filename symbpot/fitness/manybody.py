@@ -432,18 +432,21 @@ class ManyBodyLoss:
 
     def _solve(self, columns: np.ndarray, keep_residuals: bool = False) -> ColumnSolution:
         design = np.hstack([columns, self.reference_columns])
-        norms = np.linalg.norm(design, axis=0)
-        norms[norms == 0] = 1.0
-        scaled = design / norms
+        with np.errstate(all="ignore"):  # huge columns of a bad candidate give inf: its loss is inf
+            norms = np.linalg.norm(design, axis=0)
+        n = columns.shape[1]
+        if not np.all(np.isfinite(norms)):
+            return ColumnSolution(np.inf, np.zeros(n), np.zeros(design.shape[1] - n))
         with np.errstate(all="ignore"):
+            norms[norms == 0] = 1.0
+            scaled = design / norms
             # QR of [X | y] (cheaper than an SVD over all rows), then the small problem by SVD
             R = np.linalg.qr(np.column_stack([scaled, self.target]), mode="r")
-            n = design.shape[1]
-            solution, *_ = np.linalg.lstsq(R[:n, :n], R[:n, n], rcond=1e-13)
-        solution = solution / norms
-        residual = design @ solution - self.target
-        loss = float(residual @ residual)
-        n = columns.shape[1]
+            m = design.shape[1]
+            solution, *_ = np.linalg.lstsq(R[:m, :m], R[:m, m], rcond=1e-13)
+            solution = solution / norms
+            residual = design @ solution - self.target
+            loss = float(residual @ residual)
         return ColumnSolution(loss if np.isfinite(loss) else np.inf, solution[:n], solution[n:],
                               residual if keep_residuals else None)
 
@@ -467,9 +470,9 @@ class ManyBodyLoss:
     def residuals(self, terms: ManyBodyTerms):
         """Residual vector with optimal outer coefficients (for Levenberg-Marquardt)."""
         columns = self.design(terms)
-        if columns is None:
+        sol = self._solve(columns, keep_residuals=True) if columns is not None else None
+        if sol is None or sol.residuals is None:
             return np.full(len(self.target), 1e3 * np.sqrt(self.baseline / max(len(self.target), 1) + 1e-300)), None
-        sol = self._solve(columns, keep_residuals=True)
         return sol.residuals, sol.coefficients
 
 

@@ -508,6 +508,7 @@ class IslandSearch:
         self.polished: list = []
         self.migrations = 0
         self.tasks = 0
+        self.task_seconds = 0.0  # summed wall time of the island tasks, as each worker saw it
         self.pids: set = set()
 
     @property
@@ -765,6 +766,7 @@ class IslandSearch:
         self.island_generations[island] = int(result["state"]["generation"])
         self.polished[island] = bool(result["polished"])
         self.evaluations += int(result["evaluations"])
+        self.task_seconds += float(result["seconds"])
         self.pids.add(result["pid"])
 
     def _record(self) -> None:
