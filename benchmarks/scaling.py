@@ -52,6 +52,14 @@ as much as an evaluation each.
    Cu set a run has only a few generations and the rates are noisy. ``steady`` rates
    leave out the start (before the first history row).
 
+3. **Machine ceiling** (``machine_ceiling``, measured first): two independent single-thread
+   processes, sharing no data, run a compute-bound and then a memory-streaming Numba loop;
+   ``2 * t_alone / t_two`` is the most two workers can gain on this machine (2.0 on two idle
+   physical cores; less on virtual CPUs that share a core or memory bandwidth). The island
+   runs also report ``task_s_sum`` (the tasks' own wall times, summed) and
+   ``task_inflation_*`` (that sum over the one-core run's): how much slower the same tasks
+   ran with another one beside them.
+
 The last line printed is one JSON object; ``--out`` writes it to a file too, ``--plot``
 draws the speed-ups.
 """
@@ -144,9 +152,66 @@ def run_islands(search, islands: int, interval: int, workers: int, scheduler=Non
     if start_s:
         out["pool_start_s"] = round(start_s, 2)
         out["evals_per_s_incl_pool_start"] = round(islands.evaluations / (islands.elapsed + start_s), 2)
+    out["task_s_sum"] = round(islands.task_seconds, 2)  # > 1core's: each task ran slower beside another
     out.update({"tasks": islands.tasks, "migrations": islands.migrations, "worker_pids": len(islands.pids),
                 "pool": settings.stats["pool"], "numba_threads_per_task": settings.stats["numba_threads"]})
     return out, [(c.complexity, c.loss) for c in islands.final_hall().front()]
+
+
+CEILING_SCRIPT = r"""
+import sys, time
+import numba
+import numpy as np
+
+@numba.njit(cache=False)
+def compute(n):
+    s = 0.0
+    for i in range(n):
+        s += np.sin(i * 1e-7)
+    return s
+
+@numba.njit(cache=False)
+def stream(a, reps):
+    s = 0.0
+    for _ in range(reps):
+        for i in range(a.size):
+            s += a[i]
+    return s
+
+a = np.ones(20_000_000)  # 160 MB, well beyond the caches
+compute(10); stream(a[:10], 1)
+start = float(sys.argv[1])
+while time.time() < start:
+    time.sleep(0.01)
+t = time.perf_counter(); compute(150_000_000); c = time.perf_counter() - t
+t = time.perf_counter(); stream(a, 20); m = time.perf_counter() - t
+print(c, m)
+"""
+
+
+def machine_ceiling(repeats: int = 3) -> dict:
+    """Speed-up of two independent single-thread processes over one, on this machine.
+
+    Each process runs a compute-bound Numba loop and then a memory-streaming one (160 MB
+    array) with no data shared; ``2 * t_alone / t_two`` is the best speed-up two workers can
+    reach here (2.0 on two idle physical cores). Median over ``repeats``.
+    """
+    import statistics
+
+    def run(n):
+        start = time.time() + 4.0  # both processes compile first, then start together
+        procs = [subprocess.Popen([sys.executable, "-c", CEILING_SCRIPT, str(start)], stdout=subprocess.PIPE,
+                                  text=True) for _ in range(n)]
+        outs = [tuple(map(float, p.communicate()[0].split())) for p in procs]
+        return max(o[0] for o in outs), max(o[1] for o in outs)
+
+    compute, stream = [], []
+    for _ in range(repeats):
+        one, two = run(1), run(2)
+        compute.append(2 * one[0] / two[0])
+        stream.append(2 * one[1] / two[1])
+    return {"compute_2process_speedup": round(statistics.median(compute), 3),
+            "stream_2process_speedup": round(statistics.median(stream), 3), "repeats": repeats}
 
 
 def other_processes() -> int:
@@ -234,6 +299,8 @@ def main(argv=None) -> int:
                   "population", "islands", "seed", "force_weight", "stress_weight", "generations", "migration_interval",
                   "seconds", "eam_generations", "eam_migration_interval", "eam_seconds")},
               "data_s": round(data_s, 2), "other_processes_at_start": others}
+    result["machine_ceiling"] = machine_ceiling()
+    print(f"machine ceiling: {result['machine_ceiling']}", file=sys.stderr, flush=True)
     t = time.perf_counter()
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                            dashboard_address=None)
@@ -259,6 +326,8 @@ def main(argv=None) -> int:
                                        and fronts["2cores"] == fronts["1core"] == fronts["dask_2workers"])
             for name in ("2cores", "dask_2workers"):
                 entry[f"speedup_{name}"] = round(entry[f"evals_per_s_{name}"] / entry["evals_per_s_1core"], 3)
+                # how much longer the same tasks took when two ran at once (1.0: no contention)
+                entry[f"task_inflation_{name}"] = round(entry[name]["task_s_sum"] / entry["1core"]["task_s_sum"], 3)
             entry["target_2cores_met"] = entry["speedup_2cores"] >= 1.8
             entry["target_dask_met"] = entry["speedup_dask_2workers"] >= 1.6
             if not args.skip_timed:
