@@ -1,4 +1,6 @@
 """Shared fixtures: tiny data sets made with ASE (tests never need ../shared)."""
+import os
+
 import numpy as np
 import pytest
 
@@ -38,3 +40,17 @@ def random_rotation(seed):
     if np.linalg.det(q) < 0:
         q[:, 0] = -q[:, 0]
     return q
+
+
+@pytest.fixture(scope="session")
+def lammps_module():
+    """The ``lammps`` module (MPICH loaded first); skipped if unavailable, unless
+    ``SYMBPOT_REQUIRE_LAMMPS`` is set (CI), where that is a failure."""
+    from symbpot.export import lammps as lx
+
+    try:
+        return lx.load_lammps()
+    except lx.LammpsUnavailableError as exc:
+        if os.environ.get("SYMBPOT_REQUIRE_LAMMPS"):
+            pytest.fail(f"SYMBPOT_REQUIRE_LAMMPS is set but LAMMPS cannot be loaded: {exc}")
+        pytest.skip(str(exc))

@@ -16,13 +16,11 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
-import os
 import pathlib
 
 import pytest
 import sympy
 
-from symbpot.export import lammps as lx
 from symbpot.expr import Program
 from symbpot.expr.registry import R
 from symbpot.forms.cutoff import Cutoff
@@ -49,16 +47,6 @@ def speed():
 @pytest.fixture(scope="module")
 def nve():
     return _load("nve_md")
-
-
-@pytest.fixture(scope="module")
-def lammps_module():
-    try:
-        return lx.load_lammps()
-    except lx.LammpsUnavailableError as exc:
-        if os.environ.get("SYMBPOT_REQUIRE_LAMMPS"):
-            pytest.fail(f"SYMBPOT_REQUIRE_LAMMPS is set but LAMMPS cannot be loaded: {exc}")
-        pytest.skip(str(exc))
 
 
 def sutton_chen() -> ManyBodyPotential:

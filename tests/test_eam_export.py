@@ -123,16 +123,6 @@ def _frames_for(pot, structures):
     return out
 
 
-@pytest.fixture(scope="module")
-def lammps_module():
-    try:
-        return lx.load_lammps()
-    except lx.LammpsUnavailableError as exc:
-        if os.environ.get("SYMBPOT_REQUIRE_LAMMPS"):
-            pytest.fail(f"SYMBPOT_REQUIRE_LAMMPS is set but LAMMPS cannot be loaded: {exc}")
-        pytest.skip(str(exc))
-
-
 # --- round trips in LAMMPS ----------------------------------------------------------------------
 @pytest.mark.parametrize("name", list(POTENTIALS))
 def test_round_trip_in_lammps(lammps_module, structures, tmp_path, name):

@@ -10,7 +10,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 import sympy
 
 from symbpot.expr import Program
@@ -31,18 +30,6 @@ def _sutton_chen_cu() -> ManyBodyPotential:
     p = Program.from_sympy
     return ManyBodyPotential(("Cu",), [p(eps * (a / R) ** 9)], [p((a / R) ** 6)], [p(-eps * c * sympy.sqrt(R))],
                              Cutoff(5.0, "smooth", 1.0), {"Cu": -3.0})
-
-
-@pytest.fixture(scope="module")
-def lammps_module():
-    from symbpot.export import lammps as lx
-
-    try:
-        return lx.load_lammps()
-    except lx.LammpsUnavailableError as exc:
-        if os.environ.get("SYMBPOT_REQUIRE_LAMMPS") == "1":
-            pytest.fail(f"SYMBPOT_REQUIRE_LAMMPS is set but LAMMPS cannot be loaded: {exc}")
-        pytest.skip(str(exc))
 
 
 def test_cu_lammps_example_runs(lammps_module, tmp_path):

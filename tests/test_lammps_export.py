@@ -6,7 +6,6 @@ into a failure. The header and overwrite tests need no LAMMPS.
 """
 from __future__ import annotations
 
-import os
 import re
 
 import numpy as np
@@ -34,16 +33,6 @@ def _pair_program() -> Program:
 
 def _potential(style: str, refs=REF) -> Potential:
     return Potential(_pair_program(), Cutoff(RC, style, WIDTH), dict(refs))
-
-
-@pytest.fixture(scope="module")
-def lammps_module():
-    try:
-        return lx.load_lammps()
-    except lx.LammpsUnavailableError as exc:
-        if os.environ.get("SYMBPOT_REQUIRE_LAMMPS"):
-            pytest.fail(f"SYMBPOT_REQUIRE_LAMMPS is set but LAMMPS cannot be loaded: {exc}")
-        pytest.skip(str(exc))
 
 
 def _repeats_for(cell, min_height: float):

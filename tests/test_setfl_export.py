@@ -192,16 +192,6 @@ def test_reference_forces_are_minus_the_energy_gradient(structures, name):
 
 
 # --- (b) LAMMPS round trips ----------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def lammps_module():
-    try:
-        return lx.load_lammps()
-    except lx.LammpsUnavailableError as exc:
-        if os.environ.get("SYMBPOT_REQUIRE_LAMMPS"):
-            pytest.fail(f"SYMBPOT_REQUIRE_LAMMPS is set but LAMMPS cannot be loaded: {exc}")
-        pytest.skip(str(exc))
-
-
 def _export(out_dir, name, max_density, **grid):
     style, elements, emb, dens, pair = POTENTIALS[name]
     os.makedirs(out_dir, exist_ok=True)
