@@ -152,8 +152,12 @@ def predict_manybody(pair, density, embedding, cutoff: Cutoff, dataset: Dataset,
 
 # --- grid path (the search) ---------------------------------------------------------------------
 @numba.njit(parallel=True, **_JIT)
-def _rho_grid(pair_offsets, pair_i, pair_type, pair_k, pair_t, pair_h, g_nodes, G, n_atoms_total):
-    """rho_i from the Hermite interpolant of g_{t_ij} (node vectors, one row per pair type)."""
+def _rho_grid(pair_offsets, pair_i, pair_j, pair_type, pair_k, pair_t, pair_h, g_nodes, G, n_atoms_total):
+    """rho_i from the Hermite interpolant of g_{t_ij} (node vectors, one row per pair type).
+
+    The pairs are a half list (:func:`half_list`): g is symmetric in the species of i and
+    j, so each unordered pair adds g(r_ij) to both atoms.
+    """
     rho = np.zeros(n_atoms_total)
     n_struct = pair_offsets.shape[0] - 1
     for s in numba.prange(n_struct):
@@ -164,8 +168,10 @@ def _rho_grid(pair_offsets, pair_i, pair_type, pair_k, pair_t, pair_h, g_nodes, 
             ty = pair_type[p]
             t2 = t * t
             t3 = t2 * t
-            rho[pair_i[p]] += ((2 * t3 - 3 * t2 + 1) * g_nodes[ty, k] + (t3 - 2 * t2 + t) * h * g_nodes[ty, G + k]
-                               + (-2 * t3 + 3 * t2) * g_nodes[ty, k + 1] + (t3 - t2) * h * g_nodes[ty, G + k + 1])
+            g = ((2 * t3 - 3 * t2 + 1) * g_nodes[ty, k] + (t3 - 2 * t2 + t) * h * g_nodes[ty, G + k]
+                 + (-2 * t3 + 3 * t2) * g_nodes[ty, k + 1] + (t3 - t2) * h * g_nodes[ty, G + k + 1])
+            rho[pair_i[p]] += g
+            rho[pair_j[p]] += g
     return rho
 
 
@@ -359,8 +365,9 @@ class ManyBodyLoss:
         """Energy values (E, S) and f' per atom (E, N) of the embedding columns, or None if invalid."""
         d = self.dataset
         n_total = int(d.atom_offsets[-1])
-        rho = _rho_grid(d.pair_offsets, d.pair_i, self.pair_type, self.pair_k, self.pair_t, self.pair_h,
-                        g_nodes, self.grid.size, n_total)
+        h = self.half
+        rho = _rho_grid(h["offsets"], h["i"], h["j"], h["type"], h["k"], h["t"], h["h"], g_nodes, self.grid.size,
+                        n_total)
         if not np.all(np.isfinite(rho)):
             return None
         n_cols = sum(len(t) for t in terms.embedding)
