@@ -191,6 +191,18 @@ def test_sutton_chen_template_recovers_the_potential_exactly():
     assert np.max(np.abs(pred - test.energies) / test.n_atoms) < 1e-7
 
 
+def test_finnis_sinclair_template_recovers_a_finnis_sinclair_potential():
+    """FS with its knots at the cutoff (c = d = 5 Å, so no step is needed): LM finds d, beta and A."""
+    phi = (R - 5) ** 2 * (1.2 - 0.55 * R + 0.07 * R**2)
+    g = (R - 5) ** 2 + 0.3 * (R - 5) ** 3 / 5
+    truth = ManyBodyPotential(("Cu",), [P(phi)], [P(g)], [P(-1.1 * sympy.sqrt(R))], CUTOFF, {"Cu": -3.0})
+    ds, test = labelled(truth, n=24), labelled(truth, n=12, seed=1)
+    best = SymbolicPotential(form="finnis-sinclair", force_weight=0.0, time_limit=None, generations=0,
+                             seed=0).fit(ds).get_best()
+    pred = best.predict(test)[0]
+    assert np.sqrt(np.mean(((pred - test.energies) / test.n_atoms) ** 2)) < 1e-6  # eV/atom; spread ~1.3 eV
+
+
 def test_eam_search_recovers_sutton_chen_on_held_out_structures():
     """--form eam, seeded with Lennard-Jones (not the truth): evolution finds the many-body form."""
     truth = sutton_chen()
