@@ -439,12 +439,11 @@ class ManyBodyLoss:
 
     def _solve(self, columns: np.ndarray, keep_residuals: bool = False) -> ColumnSolution:
         design = np.hstack([columns, self.reference_columns])
-        with np.errstate(all="ignore"):  # huge columns of a bad candidate give inf: its loss is inf
-            norms = np.linalg.norm(design, axis=0)
         n = columns.shape[1]
-        if not np.all(np.isfinite(norms)):
-            return ColumnSolution(np.inf, np.zeros(n), np.zeros(design.shape[1] - n))
         with np.errstate(all="ignore"):
+            norms = np.linalg.norm(design, axis=0)
+            if not np.all(np.isfinite(norms)):  # huge columns of a bad candidate: infinite loss
+                return ColumnSolution(np.inf, np.zeros(n), np.zeros(design.shape[1] - n))
             norms[norms == 0] = 1.0
             scaled = design / norms
             # QR of [X | y] (cheaper than an SVD over all rows), then the small problem by SVD
