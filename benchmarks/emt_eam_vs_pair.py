@@ -33,7 +33,7 @@ import time
 import numpy as np
 
 
-def emt_data(system: str, n: int, seed: int):
+def emt_data(system: str, n: int, seed: int, cutoff: float = 5.0):
     from ase.build import bulk
     from ase.calculators.emt import EMT
 
@@ -59,7 +59,7 @@ def emt_data(system: str, n: int, seed: int):
         atoms.get_potential_energy()
         atoms.get_forces()
         frames.append(atoms)
-    return Dataset.from_frames(frames, cutoff=5.0)
+    return Dataset.from_frames(frames, cutoff=cutoff)
 
 
 def rmse_mev(pot, data) -> float:

@@ -9,8 +9,9 @@ import argparse
 import math
 import os
 import sys
+import warnings
 
-from .errors import ConfigError, SymbpotError
+from .errors import ConfigError, SymbpotError, SymbpotWarning
 from .properties_cli import add_properties_parser, cmd_properties
 
 DEMO_N_FRAMES = 60
@@ -90,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--target-rmse", type=_positive_float, default=None,
                     help="stop when the training energy RMSE reaches this (meV/atom)")
     ev.add_argument("--grid-size", type=_non_negative_int, default=200, help="radial grid nodes (default 200)")
+    ev.add_argument("--max-nodes", type=int, default=None, metavar="N",
+                    help="choose best among front members whose simplified closed form has at most N nodes "
+                         "(pareto.csv's size)")
     ev.add_argument("--max-size", type=_non_negative_int, default=30, help="maximum tree size (default 30)")
     ev.add_argument("--out", default=None, help="run folder (default runs/<name>-<date>); never overwritten")
     # islands (symbpot.gp.islands)
@@ -266,6 +270,7 @@ def _evolve(args, resume_state=None) -> int:
                                   generations=args.generations, population=args.population, cutoff=cutoff,
                                   cutoff_style=style, cutoff_width=min(args.cutoff_width, cutoff),
                                   grid_size=args.grid_size, max_size=args.max_size,
+                                  max_nodes=getattr(args, "max_nodes", None),
                                   validation_fraction=args.validation_fraction, target_rmse=target,
                                   energy_weight=args.energy_weight, force_weight=args.force_weight,
                                   stress_weight=args.stress_weight, group_weights=args.group_weights,
@@ -295,8 +300,15 @@ def _evolve(args, resume_state=None) -> int:
                                        append=resume_state is not None)
     print(f"symbpot: {len(dataset)} structures, {dataset.n_pairs} pairs within {cutoff:g} Å; run folder {out}",
           file=sys.stderr)
-    estimator.fit(dataset, checkpoint=os.path.join(out, FILENAME), resume=resume_state,
-                  checkpoint_interval=args.checkpoint_interval)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SymbpotWarning)
+        estimator.fit(dataset, checkpoint=os.path.join(out, FILENAME), resume=resume_state,
+                      checkpoint_interval=args.checkpoint_interval)
+    for w in caught:  # ours as one line each; anything else as Python would show it
+        if issubclass(w.category, SymbpotWarning):
+            print(f"symbpot: warning: {' '.join(str(w.message).split())}", file=sys.stderr)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     if printer is not None:
         printer.finish()
     pot = estimator.get_best()

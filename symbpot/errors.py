@@ -19,3 +19,7 @@ class OutputError(SymbpotError):
 
 class PotentialFileError(SymbpotError):
     """A potential file (best.json) is missing, corrupt or of an unknown format."""
+
+
+class SymbpotWarning(UserWarning):
+    """Something the user should know that does not stop the work (the CLI prints one line)."""

@@ -8,26 +8,29 @@ energy-only loss). For an energy-only loss sqrt(loss) is the energy RMSE in eV/a
 Members without a repulsive core (U' < 0 and U > 0 on [0.5, 1] x the shortest distance
 in the training data, so that atoms pushed closer than any DFT example are repelled, not
 sucked in) are only considered if no member has one; ``metrics["repulsive_core"]``
-records the check for every member.
+records the check for every member. With ``max_nodes``, only members whose simplified
+closed form (all functions together) has at most that many nodes are considered; if none
+has, the rule falls back to the whole front and says so in a warning.
 """
 from __future__ import annotations
 
 import math
 import sys
 import time
+import warnings
 from typing import Callable
 
 import numpy as np
 
 from .data import Dataset
-from .errors import ConfigError
+from .errors import ConfigError, SymbpotWarning
 from .expr import DEFAULT_OPERATORS
 from .fitness import PairLoss, energy_errors
 from .fitness.direct import fit_reference_energies, force_stress_errors, structure_pair_energies
 from .fitness.energy import DEFAULT_GRID_SIZE
 from .fitness.exact import ExactLoss
 from .forms.cutoff import DEFAULT_WIDTH, Cutoff
-from .front import FrontTable
+from .front import FrontTable, closed_form
 from .gp import Search, SearchConfig, combine_terms
 from .forms.templates import TEMPLATE_NAMES, parse_seed_forms, template, template_genome
 from .potential import Potential
@@ -85,6 +88,9 @@ class SymbolicPotential:
         ``group``, ``config_type`` or ``mlearn_group``); other groups weigh 1.
     selection_tolerance : float
         Relative tolerance of the ``get_best`` rule.
+    max_nodes : int or None
+        Largest closed form ``get_best`` may choose: nodes of the simplified expression
+        (for many-body forms summed over phi, g and F), as in ``pareto.csv``'s ``size``.
     progress : callable, bool or None
         Called with a dict per generation; ``True`` prints a progress line to stderr.
     workers : int
@@ -107,6 +113,7 @@ class SymbolicPotential:
                  grid_size: int = DEFAULT_GRID_SIZE, max_size: int = 30, max_depth: int = 8,
                  operators=DEFAULT_OPERATORS, validation_fraction: float = 0.0,
                  target_rmse: float | None = None, selection_tolerance: float = 0.05,
+                 max_nodes: int | None = None,
                  refine_per_generation: int = 3, energy_weight: float = 1.0, force_weight: float = 0.0,
                  stress_weight: float = 0.0, group_weights: dict | None = None,
                  progress: Callable | bool | None = None, seed_forms=(), template_starts: int = 8,
@@ -130,6 +137,7 @@ class SymbolicPotential:
         self.validation_fraction = validation_fraction
         self.target_rmse = target_rmse
         self.selection_tolerance = selection_tolerance
+        self.max_nodes = max_nodes
         self.refine_per_generation = refine_per_generation
         self.energy_weight = energy_weight
         self.force_weight = force_weight
@@ -145,7 +153,7 @@ class SymbolicPotential:
         return {k: getattr(self, k) for k in (
             "form", "seed", "time_limit", "generations", "population", "cutoff", "cutoff_style",
             "cutoff_width", "grid_size", "max_size", "max_depth", "operators", "validation_fraction",
-            "target_rmse", "selection_tolerance", "refine_per_generation", "energy_weight", "force_weight",
+            "target_rmse", "selection_tolerance", "max_nodes", "refine_per_generation", "energy_weight", "force_weight",
             "stress_weight", "group_weights", "seed_forms", "template_starts", "batch_fraction",
             "workers", "scheduler", "islands", "migration_interval")}
 
@@ -177,6 +185,8 @@ class SymbolicPotential:
             raise ConfigError(f"batch fraction must be in (0, 1], got {self.batch_fraction}")
         if not (isinstance(self.grid_size, (int, np.integer)) and self.grid_size >= 4):
             raise ConfigError(f"grid size must be an integer of at least 4 nodes, got {self.grid_size}")
+        if self.max_nodes is not None and not (isinstance(self.max_nodes, (int, np.integer)) and self.max_nodes >= 1):
+            raise ConfigError(f"max nodes must be a positive integer, got {self.max_nodes}")
         self._check_islands()
         if self.validation_fraction and len(dataset) < 2:
             raise ConfigError("a validation split needs at least two configurations")
@@ -424,6 +434,13 @@ class SymbolicPotential:
         physical = np.array([bool(p.metrics.get("repulsive_core", True)) for p in self.front_])
         if physical.any():
             root = np.where(physical, root, np.inf)
+        if self.max_nodes is not None:
+            small = np.array([closed_form(p)[0] <= self.max_nodes for p in self.front_])
+            if np.isfinite(root[small]).any():
+                root = np.where(small, root, np.inf)
+            else:
+                warnings.warn(f"no front member has a closed form of at most {self.max_nodes} nodes; "
+                              "best chosen from the whole front", SymbpotWarning, stacklevel=2)
         ok = root <= root.min() * (1 + self.selection_tolerance) + ABSOLUTE_TOLERANCE
         return int(np.flatnonzero(ok)[0])
 

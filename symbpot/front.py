@@ -10,6 +10,21 @@ COLUMNS = ("complexity", "loss", "energy_rmse_meV_per_atom", "energy_mae_meV_per
            "validation_loss", "validation_rmse_meV_per_atom", "force_rmse_eV_per_A", "size", "expression")
 
 
+def closed_form(potential) -> tuple[int, str]:
+    """``(size, text)`` of a potential's simplified closed form.
+
+    ``size`` counts the nodes of the simplified expression tree (symbols and numbers
+    one each); for many-body potentials it is the sum over all functions (phi, g, F per
+    species or species pair), before the cutoff function.
+    """
+    if hasattr(potential, "functions"):  # many-body: every function, "; "-separated
+        funcs = potential.functions()
+        return (sum(expression_size(f) for f in funcs.values()),
+                "; ".join(f"{k} = {v}" for k, v in funcs.items()))
+    v = potential.pair_function()
+    return expression_size(v), str(v)
+
+
 class FrontTable:
     """Rows (dicts) of the Pareto front, by increasing complexity.
 
@@ -28,13 +43,7 @@ class FrontTable:
     def from_potentials(cls, potentials, losses) -> "FrontTable":
         rows = []
         for pot, loss in zip(potentials, losses):
-            if hasattr(pot, "functions"):  # many-body: every function, "; "-separated
-                funcs = pot.functions()
-                size = sum(expression_size(f) for f in funcs.values())
-                text = "; ".join(f"{k} = {v}" for k, v in funcs.items())
-            else:
-                v = pot.pair_function()
-                size, text = expression_size(v), str(v)
+            size, text = closed_form(pot)
             train = pot.metrics["train"]
             val = pot.metrics.get("validation", {})
             nan = float("nan")

@@ -166,3 +166,29 @@ def test_skip_bad_frames(lj_frames_small, tmp_path, capsys):
     assert "skipped" in err and "mixed.extxyz:3" in err
     config = json.loads((tmp_path / "b" / "config.json").read_text())
     assert config["n_structures"] == 11
+
+
+def test_max_nodes_on_the_command_line(lj_file, tmp_path, capsys):
+    import warnings
+
+
+    out = tmp_path / "run"
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")  # pytest may otherwise swallow the warning
+        code, stdout, err = run_cli(["evolve", lj_file, "--cutoff", LJ_CUTOFF, "--cutoff-style", "hard",
+                                     "--generations", "10", "--population", "40", "--max-nodes", "1", "--quiet",
+                                     "--no-report", "--out", out], capsys)
+    assert code == 0, err
+    assert json.loads((out / "config.json").read_text())["max_nodes"] == 1
+    # no closed form has a single node: one warning line, then best from the whole front
+    lines = [line for line in err.splitlines() if "warning" in line]
+    assert lines == ["symbpot: warning: no front member has a closed form of at most 1 nodes; "
+                     "best chosen from the whole front"]
+    assert "Traceback" not in err
+
+
+def test_bad_max_nodes_is_one_line_and_no_folder(lj_file, tmp_path, capsys):
+    code, _, err = run_cli(["evolve", lj_file, "--cutoff", LJ_CUTOFF, "--max-nodes", "0",
+                            "--out", tmp_path / "o"], capsys)
+    assert "max nodes" in one_line_error(code, err)
+    assert not (tmp_path / "o").exists()

@@ -94,3 +94,38 @@ def test_best_rule_prefers_simplest_within_tolerance(lj_dataset):
     k = model.best_index_
     assert rmse[k] <= rmse.min() * 1.05 + 1e-3
     assert np.all(rmse[:k] > rmse.min() * 1.05 + 1e-3)
+
+
+def test_max_nodes_limits_the_closed_form_of_best(lj_dataset):
+    import warnings
+
+    from symbpot.front import closed_form
+
+    model = SymbolicPotential(cutoff_style="hard", seed=0, generations=25, population=60).fit(lj_dataset)
+    sizes = np.array([closed_form(p)[0] for p in model.front_])
+    rmse = np.array([p.metrics["energy_rmse_meV_per_atom"] for p in model.front_])
+    free = model.best_index_
+    assert sizes.min() < sizes[free], "the test needs a front member smaller than the unrestricted best"
+    limit = int(sizes[free]) - 1
+    model.max_nodes = limit
+    k = model._best_index()
+    allowed = sizes <= limit
+    assert sizes[k] <= limit
+    best_allowed = rmse[allowed].min()
+    assert rmse[k] <= best_allowed * 1.05 + 1e-3
+    # every simpler allowed member is outside the tolerance (the simplest within it is chosen)
+    assert np.all(rmse[:k][allowed[:k]] > best_allowed * 1.05 + 1e-3)
+    # no member small enough: fall back to the whole front, with a warning
+    model.max_nodes = int(sizes.min()) - 1
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert model._best_index() == free
+    assert any("at most" in str(w.message) for w in caught)
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5])
+def test_max_nodes_must_be_a_positive_integer(lj_dataset, bad):
+    from symbpot import ConfigError
+
+    with pytest.raises(ConfigError, match="max nodes"):
+        SymbolicPotential(max_nodes=bad).check(lj_dataset)
