@@ -262,7 +262,8 @@ class SymbolicPotential:
         config = SearchConfig(population=self.population, generations=self.generations,
                               time_limit=self.time_limit, max_size=self.max_size, max_depth=self.max_depth,
                               operators=self.operators, target_loss=target_loss, seed=self.seed,
-                              refine_per_generation=self.refine_per_generation)
+                              refine_per_generation=self.refine_per_generation,
+                              physical_front=self.form not in TEMPLATE_NAMES)
         energy_only = not (self.force_weight > 0 or self.stress_weight > 0)
         progress = ProgressPrinter(energy_only=energy_only) if self.progress is True else (self.progress or None)
         from .checkpoint import Checkpointer

@@ -316,3 +316,31 @@ def test_batched_search_reports_the_whole_set_front():
         assert cand.loss == pytest.approx(full.score_one(cand.terms).loss, rel=1e-9)
     with pytest.raises(Exception, match="batch fraction"):
         SymbolicPotential(form="eam", batch_fraction=1.5, generations=1).fit(ds)
+
+
+def test_search_dimer_energy_equals_the_potentials():
+    """The hall of fame's core check (search side) sees the dimer energy of the same potential."""
+    from symbpot.gp.engine import combine_terms
+    from symbpot.gp.manybody_search import ManyBodySearch
+
+    truth = sutton_chen()
+    ds = labelled(truth, n=12)
+    est = SymbolicPotential(form="eam", seed_forms=("sutton-chen",), generations=3, time_limit=None,
+                            population=16, seed=0).fit(ds)
+    search = est.search_
+    r_min = search.loss_model.r_min
+    r = np.linspace(0.5 * r_min, r_min, 64)
+    front = search.final_hall().front()
+    assert front
+    for cand in front:
+        u, du = ManyBodySearch.dimer_energy(cand, r, search.loss_model)
+        n = len(cand.terms.pair[0])
+        pot = ManyBodyPotential(("Cu",), [combine_terms(cand.terms.pair[0], cand.coefficients[:n])],
+                                list(cand.terms.density),
+                                [combine_terms(cand.terms.embedding[0], cand.coefficients[n:])], CUTOFF,
+                                {"Cu": 0.0})
+        u2, du2 = pot.dimer_energy(r)
+        assert np.allclose(u, u2, rtol=1e-9, atol=1e-12) and np.allclose(du, du2, rtol=1e-9, atol=1e-12)
+        # the front holds members with a repulsive core only (with the search's coefficients;
+        # the exact refit of the final potential can move a borderline member across)
+        assert np.all(u2 > 0) and np.all(du2 < 0)

@@ -129,3 +129,31 @@ def test_max_nodes_must_be_a_positive_integer(lj_dataset, bad):
 
     with pytest.raises(ConfigError, match="max nodes"):
         SymbolicPotential(max_nodes=bad).check(lj_dataset)
+
+
+def test_hall_of_fame_keeps_a_physical_member_of_every_complexity():
+    from symbpot.gp.engine import Candidate, HallOfFame
+
+    def cand(name, loss, complexity):
+        return Candidate(None, name, loss, complexity, [], np.zeros(0))
+
+    physical = {"a", "c", "e"}
+    hall = HallOfFame(checker=lambda c: c.key in physical)
+    for c in (cand("b", 1.0, 3), cand("a", 2.0, 3), cand("d", 0.5, 5), cand("c", 0.8, 5), cand("x", 0.1, 5),
+              cand("e", 0.05, 9)):
+        hall.update(c)
+    # a physical member takes the place from an unphysical one whatever the losses; among
+    # physical members the lower loss wins; unphysical ones never displace a physical one
+    assert {k: c.key for k, c in hall.best.items()} == {3: "a", 5: "c", 9: "e"}
+    assert [c.key for c in hall.front()] == ["a", "c", "e"]
+    # without any physical member the front is the plain one
+    plain = HallOfFame(checker=lambda c: False)
+    for c in (cand("b", 1.0, 3), cand("d", 0.5, 5), cand("x", 0.7, 7)):
+        plain.update(c)
+    assert [c.key for c in plain.front()] == ["b", "d"]
+
+
+def test_every_front_member_of_a_pair_search_has_a_repulsive_core(lj_dataset):
+    model = SymbolicPotential(cutoff_style="smooth", seed=3, generations=15, population=60).fit(lj_dataset)
+    assert len(model.front_) >= 2
+    assert all(p.metrics["repulsive_core"] for p in model.front_)

@@ -122,6 +122,8 @@ class PairLoss:
         self.cutoff = cutoff
         dataset = dataset.restrict_cutoff(cutoff.radius)
         self.grid = RadialGrid.for_distances(dataset.pair_distance, cutoff.radius, grid_size)
+        #: shortest pair distance of the data (the repulsive-core check looks below it)
+        self.r_min = float(dataset.pair_distance.min()) if dataset.n_pairs else None
         self.weights = {"energy": float(energy_weight), "force": float(force_weight),
                         "stress": float(stress_weight)}
         w = structure_weights(dataset, weights)

@@ -315,6 +315,7 @@ class ManyBodyLoss:
         self.embedding = bool(embedding)
         dataset = dataset.restrict_cutoff(cutoff.radius)
         self.dataset = dataset
+        self.r_min = float(dataset.pair_distance.min()) if dataset.n_pairs else None
         self.exact = ExactLoss(dataset, cutoff, weights, energy_weight, force_weight, stress_weight)
         self.grid = RadialGrid.for_distances(dataset.pair_distance, cutoff.radius, grid_size)
         self.atom_species = atom_species_index(dataset, self.species)

@@ -53,6 +53,9 @@ class SearchConfig:
     operators: tuple = DEFAULT_OPERATORS
     target_loss: float | None = None
     seed: int = 0
+    #: keep the best member with a repulsive core of every complexity in the front (evolved
+    #: forms); off for template fits, whose form the user chose
+    physical_front: bool = True
 
     def __post_init__(self):
         self.population = max(8, int(math.ceil(self.population / 4.0)) * 4)
@@ -100,12 +103,35 @@ class HallOfFame:
     """The best candidate of every complexity; its non-dominated members are the front."""
 
     best: dict = field(default_factory=dict)
+    #: ``checker(cand) -> bool``: is the candidate physical (a repulsive core)? A physical
+    #: candidate takes a complexity's place from any unphysical one, whatever the losses.
+    checker: Callable | None = field(default=None, repr=False, compare=False)
+
+    def physical(self, cand: Candidate) -> bool:
+        if self.checker is None:
+            return True
+        flag = getattr(cand, "_physical", None)
+        if flag is None:
+            flag = bool(self.checker(cand))
+            cand._physical = flag
+        return flag
 
     def update(self, cand: Candidate) -> None:
         if not cand.valid:
             return
         old = self.best.get(cand.complexity)
-        if old is None or cand.loss < old.loss:
+        if old is None:
+            self.best[cand.complexity] = cand
+            return
+        if self.checker is not None:
+            old_ok = self.physical(old)
+            if old_ok and not cand.loss < old.loss:
+                return  # cheap exit: a physical member with a lower loss holds the place
+            if self.physical(cand) != old_ok:
+                if not old_ok:
+                    self.best[cand.complexity] = cand
+                return
+        if cand.loss < old.loss:
             self.best[cand.complexity] = cand
 
     def front(self) -> list[Candidate]:
@@ -113,10 +139,15 @@ class HallOfFame:
 
         "Better" means a loss lower by more than one part in 1e9, so that a more complex
         rewrite of the same function (equal loss up to rounding) does not join the front.
+        With a ``checker``, the front is made of physical members only, as soon as there
+        is one.
         """
+        members = [self.best[c] for c in sorted(self.best)]
+        if self.checker is not None:
+            physical = [cand for cand in members if self.physical(cand)]
+            members = physical or members
         out = []
-        for c in sorted(self.best):
-            cand = self.best[c]
+        for cand in members:
             if not out or cand.loss < out[-1].loss * (1 - 1e-9):
                 out.append(cand)
         return out
@@ -136,7 +167,7 @@ class Search:
         self.rng = random.Random(config.seed)
         self.cache: dict[str, Candidate] = {}
         self.refined: set[str] = set()
-        self.hall = HallOfFame()
+        self.hall = HallOfFame(checker=self.core_checker(loss_model))
         self.history: list[dict] = []
         self.evaluations = 0
         self.generation = 0
@@ -146,6 +177,36 @@ class Search:
         self.target_reached_at: int | None = None
         #: prefix-node lists of trees put into the initial population (templates)
         self.seeds = [list(s) for s in seeds]
+
+    # --- physics ------------------------------------------------------------------
+    def core_checker(self, loss_model):
+        """``cand -> bool``: U > 0 and U' < 0 on [0.5, 1] x the data's shortest distance.
+
+        The same rule as ``best`` (:func:`symbpot.estimator.repulsive_core`), applied in the
+        hall of fame so that the front keeps the best member with a repulsive core of every
+        complexity (None when the loss model does not know its shortest distance).
+        """
+        r_min = getattr(loss_model, "r_min", None)
+        if not r_min or not getattr(self.config, "physical_front", True):
+            return None
+        r = np.linspace(0.5 * r_min, r_min, 64)
+
+        def check(cand) -> bool:
+            with np.errstate(all="ignore"):
+                try:
+                    u, du = self.dimer_energy(cand, r, loss_model)
+                except (ValueError, FloatingPointError, ZeroDivisionError, OverflowError):
+                    return False
+            return bool(np.all(np.isfinite(u)) and np.all(np.isfinite(du)) and np.all(du < 0) and np.all(u > 0))
+
+        return check
+
+    @staticmethod
+    def dimer_energy(cand, r, loss_model):
+        """Pair energy U(r) and U'(r) of a scored candidate (cutoff applied)."""
+        from ..fitness.direct import pair_values
+
+        return pair_values(cand.program(), loss_model.cutoff, r, order=1)
 
     # --- scoring ------------------------------------------------------------------
     @staticmethod

@@ -494,7 +494,8 @@ class IslandSearch:
         self.progress = master.progress
         self.on_generation = master.on_generation
         self.rng = random.Random(master.config.seed)
-        self.hall = HallOfFame()
+        # the merged front: island fronts are the whole set's when batching (full_model)
+        self.hall = HallOfFame(checker=master.core_checker(getattr(master, "full_model", None) or master.loss_model))
         self.nodes: dict[str, list] = {}  # candidate key -> prefix nodes
         self._node_keys: dict[str, str] = {}  # candidate key -> node_key of its nodes
         self.history: list[dict] = []
@@ -554,7 +555,8 @@ class IslandSearch:
         for member in front:
             key = node_key(member["nodes"])
             old = self.hall.best.get(int(member["complexity"]))
-            if old is not None and not float(member["loss"]) < old.loss:
+            if (old is not None and not float(member["loss"]) < old.loss
+                    and (self.hall.checker is None or self.hall.physical(old))):
                 continue
             cand = self._candidate(member)
             self.nodes[cand.key] = member["nodes"]

@@ -61,11 +61,32 @@ class ManyBodySearch(Search):
         #: every candidate that becomes the best of its complexity on it is scored on the whole
         #: set (``full_model``), and the front reported at the end is the whole set's.
         self.full_model = full_model
-        self.full_hall = HallOfFame() if full_model is not None else None
+        self.full_hall = HallOfFame(checker=self.core_checker(full_model)) if full_model is not None else None
         self.roles = genome_roles(loss_model.species, loss_model.embedding)
         self.pair_pset = self.pset
         self.embedding_pset = primitive_set(EMBEDDING_OPERATORS)
         self.seeds = [list(s) for s in seeds]
+
+    @staticmethod
+    def dimer_energy(cand, r, loss_model):
+        """Energy of a dimer of the first species above two isolated atoms, and its slope.
+
+        phi_AA(r) + 2 [F_A(g_AA(r)) - F_A(0)] (phi alone for a pair form), as
+        :meth:`symbpot.manybody.ManyBodyPotential.dimer_energy`.
+        """
+        from ..fitness.direct import pair_values
+        from .engine import combine_terms
+
+        terms, coef = cand.terms, np.asarray(cand.coefficients, dtype=float)
+        n_pair = sum(len(t) for t in terms.pair)
+        u, du = pair_values(combine_terms(terms.pair[0], coef[:len(terms.pair[0])]), loss_model.cutoff, r, order=1)
+        if terms.embedding is None:
+            return u, du
+        g, dg = pair_values(terms.density[0], loss_model.cutoff, r, order=1)
+        embed = combine_terms(terms.embedding[0], coef[n_pair:n_pair + len(terms.embedding[0])])
+        f, fp = embed.evaluate(g, 1)
+        f0 = embed.evaluate(np.zeros(1))[0]
+        return u + 2 * (f - f0), du + 2 * fp * dg
 
     def pset_of(self, k: int):
         return self.embedding_pset if self.roles[k][0] == "embedding" else self.pair_pset
