@@ -29,9 +29,11 @@ from .fitness import PairLoss, energy_errors
 from .fitness.direct import fit_reference_energies, force_stress_errors, structure_pair_energies
 from .fitness.energy import DEFAULT_GRID_SIZE
 from .fitness.exact import ExactLoss
+from .fitness.manybody import core_radii
 from .forms.cutoff import DEFAULT_WIDTH, Cutoff
 from .front import FrontTable, closed_form
 from .gp import Search, SearchConfig, combine_terms
+from .gp.engine import is_repulsive
 from .forms.templates import TEMPLATE_NAMES, parse_seed_forms, template, template_genome
 from .potential import Potential
 
@@ -421,7 +423,9 @@ class SymbolicPotential:
             metrics["validation"] = evaluate_metrics(potential, exact_val.dataset, predictions)
             metrics["loss"]["validation"] = exact_val.loss(potential, predictions)
         judged = "validation" if exact_val is not None else "train"
-        metrics["repulsive_core"] = repulsive_core(potential, float(train.pair_distance.min()))
+        radii = core_radii(train, potential.species) if hasattr(potential, "dimer_energy") \
+            else float(train.pair_distance.min())
+        metrics["repulsive_core"] = repulsive_core(potential, radii)
         potential.metrics = {**{k: v for k, v in metrics[judged].items() if k != "n_structures"},
                              "judged_on": judged, **metrics}
         return potential
@@ -461,19 +465,30 @@ class SymbolicPotential:
             raise ConfigError("call fit() first")
 
 
-def repulsive_core(potential, r_min: float) -> bool:
+def repulsive_core(potential, r_min) -> bool:
     """True if U > 0 and U' < 0 on [0.5 r_min, r_min] (checked on 64 points).
 
-    U is the pair energy, or for many-body forms the energy of a dimer of the first
-    species (above its two isolated atoms).
+    U is the pair energy, or for many-body and several-species forms the energy of a dimer
+    (above its two isolated atoms) of every species pair. ``r_min`` is a distance, or a dict
+    ``{(a, b): distance}`` of species-index pairs (:func:`symbpot.fitness.manybody.core_radii`);
+    species pairs missing from it use its shortest distance.
     """
-    r = np.linspace(0.5 * r_min, r_min, 64)
+    radii = dict(r_min) if isinstance(r_min, dict) else None
+    checks = [(0, 0, float(min(radii.values())) if radii else float(r_min))]
+    if hasattr(potential, "dimer_energy"):
+        n = len(getattr(potential, "species", ())) or 1
+        fallback = checks[0][2]
+        checks = [(a, b, radii.get((a, b), fallback) if radii else fallback) for a in range(n) for b in range(a, n)]
     with np.errstate(all="ignore"):
-        if hasattr(potential, "dimer_energy"):
-            u, du = potential.dimer_energy(r)
-        else:
-            u, du = potential.pair_energy(r, order=1)
-    return bool(np.all(np.isfinite(u)) and np.all(np.isfinite(du)) and np.all(du < 0) and np.all(u > 0))
+        for a, b, radius in checks:
+            r = np.linspace(0.5 * radius, radius, 64)
+            if hasattr(potential, "dimer_energy"):
+                u, du = potential.dimer_energy(r, a, b)
+            else:
+                u, du = potential.pair_energy(r, order=1)
+            if not is_repulsive(u, du):
+                return False
+    return True
 
 
 def evaluate_metrics(potential: Potential, dataset: Dataset, predictions=None) -> dict:

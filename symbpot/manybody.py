@@ -141,17 +141,24 @@ class ManyBodyPotential:
         rho = np.asarray(rho, dtype=float)
         return embedding_values(self.embedding, rho, np.full(len(rho), a))[0]
 
-    def dimer_energy(self, r):
-        """Energy of two atoms of the first species at distance r (above two isolated atoms), and its slope."""
+    def dimer_energy(self, r, a: int = 0, b: int | None = None):
+        """Energy of two atoms of species a and b (indices; b = a by default) at distance r, and its slope.
+
+        Above the two isolated atoms: phi_ab + [F_a(g_ab) - F_a(0)] + [F_b(g_ab) - F_b(0)].
+        """
         r = np.asarray(r, dtype=float)
-        phi, dphi = per_pair_values(self.pair, self.cutoff, r, np.zeros(len(r), dtype=np.int64))
+        b = a if b is None else b
+        t = np.full(len(r), type_matrix(len(self.species))[a, b], dtype=np.int64)
+        phi, dphi = per_pair_values(self.pair, self.cutoff, r, t)
         if self.form != "eam":
             return phi, dphi
-        g, dg = per_pair_values(self.density, self.cutoff, r, np.zeros(len(r), dtype=np.int64))
-        atoms = np.zeros(len(r), dtype=np.int64)
-        f, fp = embedding_values(self.embedding, g, atoms)
-        f0 = embedding_values(self.embedding, np.zeros(1), np.zeros(1, dtype=np.int64))[0][0]
-        return phi + 2 * (f - f0), dphi + 2 * fp * dg
+        g, dg = per_pair_values(self.density, self.cutoff, r, t)
+        for s in (a, b):
+            atoms = np.full(len(r), s, dtype=np.int64)
+            f, fp = embedding_values(self.embedding, g, atoms)
+            f0 = embedding_values(self.embedding, np.zeros(1), np.full(1, s, dtype=np.int64))[0][0]
+            phi, dphi = phi + (f - f0), dphi + fp * dg
+        return phi, dphi
 
     def atoms_results(self, atoms) -> dict:
         """Per-atom energies (reference included), forces and the virial tensor of one structure."""

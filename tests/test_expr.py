@@ -338,7 +338,9 @@ def test_from_sympy_of_handwritten_expressions():
 
 def test_sqrt_values_derivatives_and_round_trips():
     x = np.array([0.25, 1.0, 2.0, 7.5])
-    for expr in (sympy.sqrt(R), 3 / sympy.sqrt(R + 1), sympy.sqrt(R**2 + 2 * R) * R):
+    # sympy writes sqrt(r) * r as r**(3/2): half-integer powers compile as powers of sqrt
+    for expr in (sympy.sqrt(R), 3 / sympy.sqrt(R + 1), sympy.sqrt(R**2 + 2 * R) * R, sympy.sqrt(R) * R,
+                 R**sympy.Rational(-5, 2) + 2 * (R + 1)**sympy.Rational(3, 2)):
         prog = Program.from_sympy(expr)
         v, d1, d2 = prog.evaluate(x, 2)
         np.testing.assert_allclose(v, sympy.lambdify(R, expr)(x), rtol=1e-13)

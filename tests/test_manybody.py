@@ -344,3 +344,76 @@ def test_search_dimer_energy_equals_the_potentials():
         # the front holds members with a repulsive core only (with the search's coefficients;
         # the exact refit of the final potential can move a borderline member across)
         assert np.all(u2 > 0) and np.all(du2 < 0)
+
+
+def _potential_of(cand, species):
+    """The ManyBodyPotential of a scored search candidate (the search's coefficients)."""
+    from symbpot.gp.engine import combine_terms
+
+    coef, pos, pair, embed = np.asarray(cand.coefficients), 0, [], []
+    for programs in cand.terms.pair:
+        pair.append(combine_terms(programs, coef[pos:pos + len(programs)]))
+        pos += len(programs)
+    for programs in cand.terms.embedding:
+        embed.append(combine_terms(programs, coef[pos:pos + len(programs)]))
+        pos += len(programs)
+    return ManyBodyPotential(species, pair, list(cand.terms.density), embed, CUTOFF, {s: 0.0 for s in species})
+
+
+@pytest.mark.parametrize("a,b", [(0, 0), (0, 1), (1, 0), (1, 1)])
+def test_dimer_energy_is_the_energy_of_two_atoms(a, b):
+    """dimer_energy(r, a, b) is what the calculator gives for an isolated a-b pair, less the references."""
+    pot = two_species_eam()
+    r = np.array([1.9, 2.3, 2.9, 4.4])
+    u, du = pot.dimer_energy(r, a, b)
+    symbols = [pot.species[a], pot.species[b]]
+    for k, d in enumerate(r):
+        atoms = Atoms(symbols, positions=[[1, 1, 1], [1 + d, 1, 1]], cell=[20, 20, 20], pbc=False)
+        atoms.calc = pot.calculator()
+        want = atoms.get_potential_energy() - pot.reference_energies[symbols[0]] - pot.reference_energies[symbols[1]]
+        assert u[k] == pytest.approx(want, rel=1e-10, abs=1e-12)
+        # U' is minus the force on the second atom along the bond
+        assert du[k] == pytest.approx(-atoms.get_forces()[1, 0], rel=1e-8, abs=1e-10)
+
+
+def test_repulsive_core_checks_every_species_pair():
+    """An alloy whose A-B dimer collapses is not physical, even if A-A and B-B are."""
+    from symbpot.estimator import repulsive_core
+    from symbpot.fitness.manybody import core_radii
+
+    good = two_species_eam()
+    radii = {(0, 0): 1.2, (0, 1): 1.25, (1, 1): 1.3}  # its dimers turn attractive near 1.6 Å
+    assert repulsive_core(good, radii) and repulsive_core(good, 1.2)
+    assert not repulsive_core(good, 2.0)
+    bad = two_species_eam()
+    bad.pair[1] = P(-800 * R**-9)  # Cu-Ni: attractive without bound at short range
+    assert bad.dimer_energy(np.array([1.0]), 0, 0)[0][0] > 0  # Cu-Cu and Ni-Ni still repulsive
+    assert not repulsive_core(bad, radii) and not repulsive_core(bad, 1.2)
+    # the radii are the shortest distance of each species pair in the data
+    ds = labelled(good, n=3, species=good.species)
+    got = core_radii(ds, good.species)
+    assert set(got) == {(0, 0), (0, 1), (1, 1)}
+    assert min(got.values()) == pytest.approx(ds.pair_distance.min())
+
+
+def test_search_core_check_sees_every_species_pair():
+    """Search-side dimer energies of a two-species search equal the potential's for AA, AB and BB;
+    and the front holds members whose three dimers all have a repulsive core."""
+    from symbpot.gp.manybody_search import ManyBodySearch
+
+    truth = two_species_eam()
+    ds = labelled(truth, n=9, species=truth.species)
+    est = SymbolicPotential(form="eam", seed_forms=("sutton-chen",), generations=3, population=20, seed=1,
+                            time_limit=None).fit(ds)
+    search = est.search_
+    checks = search.dimer_checks(search.loss_model)
+    assert [args for _, args in checks] == [(0, 0), (0, 1), (1, 1)]
+    front = search.final_hall().front()
+    assert front
+    for cand in front:
+        pot = _potential_of(cand, truth.species)
+        for r, (a, b) in checks:
+            u, du = ManyBodySearch.dimer_energy(cand, r, search.loss_model, a, b)
+            u2, du2 = pot.dimer_energy(r, a, b)
+            assert np.allclose(u, u2, rtol=1e-9, atol=1e-12) and np.allclose(du, du2, rtol=1e-9, atol=1e-12)
+            assert np.all(u > 0) and np.all(du < 0)

@@ -129,13 +129,13 @@ class Program:
                     ops.append(OPERATORS["exp"].opcode)
                     args.append(0.0)
                     return
-                if exponent == sympy.Rational(1, 2) or exponent == sympy.Rational(-1, 2):
+                if exponent.is_Rational and exponent.q == 2:  # x**(n/2) = sqrt(x)**n (sqrt(rho)*rho simplified)
                     emit(base)
                     ops.append(OPERATORS["sqrt"].opcode)
                     args.append(0.0)
-                    if exponent < 0:
+                    if exponent.p != 1:
                         ops.append(OPERATORS["powi"].opcode)
-                        args.append(-1.0)
+                        args.append(float(exponent.p))
                     return
                 if not (exponent.is_Integer):
                     raise ProgramError(f"non-integer power {e} is not supported")

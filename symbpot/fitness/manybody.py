@@ -63,6 +63,26 @@ def type_matrix(n_species: int) -> np.ndarray:
     return out
 
 
+def core_radii(dataset: Dataset, species: Sequence[str]) -> dict[tuple[int, int], float]:
+    """Shortest distance of every species pair (a, b), a <= b (indices into ``species``) in the data.
+
+    The repulsive-core check looks below these; a species pair absent from the data gets the
+    shortest distance of all pairs. Empty when the data has no pairs.
+    """
+    if not dataset.n_pairs:
+        return {}
+    atoms = atom_species_index(dataset, species)
+    a, b = atoms[dataset.pair_i], atoms[dataset.pair_j]
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    overall = float(dataset.pair_distance.min())
+    out = {}
+    for x in range(len(species)):
+        for y in range(x, len(species)):
+            sel = (lo == x) & (hi == y)
+            out[(x, y)] = float(dataset.pair_distance[sel].min()) if sel.any() else overall
+    return out
+
+
 def atom_species_index(dataset: Dataset, species: Sequence[str]) -> np.ndarray:
     """Index into ``species`` of every atom of the data set (DataError-free: caller checks)."""
     column = {s: k for k, s in enumerate(species)}
@@ -316,6 +336,8 @@ class ManyBodyLoss:
         dataset = dataset.restrict_cutoff(cutoff.radius)
         self.dataset = dataset
         self.r_min = float(dataset.pair_distance.min()) if dataset.n_pairs else None
+        #: shortest distance per species pair (the repulsive-core check of every dimer)
+        self.core_radii = core_radii(dataset, self.species)
         self.exact = ExactLoss(dataset, cutoff, weights, energy_weight, force_weight, stress_weight)
         self.grid = RadialGrid.for_distances(dataset.pair_distance, cutoff.radius, grid_size)
         self.atom_species = atom_species_index(dataset, self.species)

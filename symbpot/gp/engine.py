@@ -98,6 +98,12 @@ def combine_terms(terms, coefficients) -> Program:
     return Program.from_arrays(ops, args)
 
 
+def is_repulsive(u, du) -> bool:
+    """The repulsive-core rule on sampled U and U': finite, U > 0 and U' < 0 everywhere."""
+    u, du = np.asarray(u), np.asarray(du)
+    return bool(np.all(np.isfinite(u)) and np.all(np.isfinite(du)) and np.all(du < 0) and np.all(u > 0))
+
+
 @dataclass
 class HallOfFame:
     """The best candidate of every complexity; its non-dominated members are the front."""
@@ -184,22 +190,32 @@ class Search:
 
         The same rule as ``best`` (:func:`symbpot.estimator.repulsive_core`), applied in the
         hall of fame so that the front keeps the best member with a repulsive core of every
-        complexity (None when the loss model does not know its shortest distance).
+        complexity (None when the loss model does not know its shortest distance). Many-body
+        searches check the dimer of every species pair (:meth:`dimer_checks`).
         """
-        r_min = getattr(loss_model, "r_min", None)
-        if not r_min or not getattr(self.config, "physical_front", True):
+        if not getattr(self.config, "physical_front", True):
             return None
-        r = np.linspace(0.5 * r_min, r_min, 64)
+        checks = self.dimer_checks(loss_model)
+        if not checks:
+            return None
 
         def check(cand) -> bool:
             with np.errstate(all="ignore"):
-                try:
-                    u, du = self.dimer_energy(cand, r, loss_model)
-                except (ValueError, FloatingPointError, ZeroDivisionError, OverflowError):
-                    return False
-            return bool(np.all(np.isfinite(u)) and np.all(np.isfinite(du)) and np.all(du < 0) and np.all(u > 0))
+                for r, args in checks:
+                    try:
+                        u, du = self.dimer_energy(cand, r, loss_model, *args)
+                    except (ValueError, FloatingPointError, ZeroDivisionError, OverflowError):
+                        return False
+                    if not is_repulsive(u, du):
+                        return False
+            return True
 
         return check
+
+    def dimer_checks(self, loss_model) -> list:
+        """``[(r, args)]``: distances and extra :meth:`dimer_energy` arguments of each core check."""
+        r_min = getattr(loss_model, "r_min", None)
+        return [(np.linspace(0.5 * r_min, r_min, 64), ())] if r_min else []
 
     @staticmethod
     def dimer_energy(cand, r, loss_model):

@@ -67,26 +67,38 @@ class ManyBodySearch(Search):
         self.embedding_pset = primitive_set(EMBEDDING_OPERATORS)
         self.seeds = [list(s) for s in seeds]
 
-    @staticmethod
-    def dimer_energy(cand, r, loss_model):
-        """Energy of a dimer of the first species above two isolated atoms, and its slope.
+    def dimer_checks(self, loss_model) -> list:
+        """One core check per species pair (a, b), below that pair's shortest distance in the data."""
+        radii = getattr(loss_model, "core_radii", None) or {}
+        return [(np.linspace(0.5 * r_min, r_min, 64), (a, b)) for (a, b), r_min in sorted(radii.items())]
 
-        phi_AA(r) + 2 [F_A(g_AA(r)) - F_A(0)] (phi alone for a pair form), as
-        :meth:`symbpot.manybody.ManyBodyPotential.dimer_energy`.
+    @staticmethod
+    def dimer_energy(cand, r, loss_model, a: int = 0, b: int = 0):
+        """Energy of a dimer of species a and b above two isolated atoms, and its slope.
+
+        phi_ab(r) + [F_a(g_ab(r)) - F_a(0)] + [F_b(g_ab(r)) - F_b(0)] (phi alone for a pair
+        form), as :meth:`symbpot.manybody.ManyBodyPotential.dimer_energy`.
         """
         from ..fitness.direct import pair_values
+        from ..fitness.manybody import type_matrix
         from .engine import combine_terms
 
         terms, coef = cand.terms, np.asarray(cand.coefficients, dtype=float)
-        n_pair = sum(len(t) for t in terms.pair)
-        u, du = pair_values(combine_terms(terms.pair[0], coef[:len(terms.pair[0])]), loss_model.cutoff, r, order=1)
+        t = int(type_matrix(len(loss_model.species))[a, b])
+        pos = sum(len(p) for p in terms.pair[:t])
+        n_pair = sum(len(p) for p in terms.pair)
+        u, du = pair_values(combine_terms(terms.pair[t], coef[pos:pos + len(terms.pair[t])]), loss_model.cutoff,
+                            r, order=1)
         if terms.embedding is None:
             return u, du
-        g, dg = pair_values(terms.density[0], loss_model.cutoff, r, order=1)
-        embed = combine_terms(terms.embedding[0], coef[n_pair:n_pair + len(terms.embedding[0])])
-        f, fp = embed.evaluate(g, 1)
-        f0 = embed.evaluate(np.zeros(1))[0]
-        return u + 2 * (f - f0), du + 2 * fp * dg
+        g, dg = pair_values(terms.density[t], loss_model.cutoff, r, order=1)
+        for s in (a, b):
+            start = n_pair + sum(len(e) for e in terms.embedding[:s])
+            embed = combine_terms(terms.embedding[s], coef[start:start + len(terms.embedding[s])])
+            f, fp = embed.evaluate(g, 1)
+            f0 = embed.evaluate(np.zeros(1))[0]
+            u, du = u + (f - f0), du + fp * dg
+        return u, du
 
     def pset_of(self, k: int):
         return self.embedding_pset if self.roles[k][0] == "embedding" else self.pair_pset
