@@ -18,7 +18,7 @@ import sympy
 
 from .errors import DataError, PotentialFileError
 from .expr import Program, ProgramError
-from .export.sympy_form import parse, round_floats, simplify, to_latex
+from .export.sympy_form import round_floats, simplify, to_latex
 from .fitness.manybody import embedding_values, pair_types, per_pair_values, type_matrix
 from .forms.cutoff import Cutoff
 from .potential import FORMAT_NAME, FORMAT_VERSION, package_version

@@ -95,7 +95,8 @@ def _read_frames(paths) -> list:
 
 def cmd_properties(args) -> int:
     from .potential import load_potential
-    from .properties import compute_properties, dft_properties, format_properties, plot_ev
+    from .properties import compute_properties, format_properties, plot_ev
+    from .properties_dft import dft_properties
 
     structure = args.structure.lower()
     if structure not in STRUCTURES:

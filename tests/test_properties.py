@@ -14,8 +14,8 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from symbpot import Cutoff, Potential
 from symbpot.errors import ConfigError, SymbpotError
 from symbpot.expr import Program
-from symbpot.properties import (PropertyError, compute_properties, dft_properties, format_properties,
-                                plot_ev)
+from symbpot.properties import PropertyError, compute_properties, format_properties, plot_ev
+from symbpot.properties_dft import dft_properties
 from symbpot.properties_cli import add_properties_parser, cmd_properties
 
 LJ_EPS, LJ_SIGMA = 0.4, 2.3

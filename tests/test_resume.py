@@ -1,6 +1,5 @@
 """Checkpoints and resume: a run killed with SIGKILL continues from its last checkpoint."""
 import json
-import os
 import signal
 import subprocess
 import sys

@@ -459,7 +459,7 @@ def _grid_notes(setfl_path, rho_note) -> list:
         for _ in range(4):
             fh.readline()
         words = fh.readline().split()
-    nrho, drho, nr, dr, rc = int(words[0]), float(words[1]), int(words[2]), float(words[3]), float(words[4])
+    nrho, drho, nr, dr = int(words[0]), float(words[1]), int(words[2]), float(words[3])
     return [
         f"tables: Nr = {nr} points of dr = {dr!r} Angstrom (phi as r*phi, g) and Nrho = {nrho} points of "
         f"drho = {drho!r} (F), up to rho_max = {(nrho - 1) * drho!r}; LAMMPS interpolates them with cubic splines",

@@ -458,7 +458,6 @@ class Search:
     # --- checkpoint state ---------------------------------------------------------------
     def state(self) -> dict:
         """Everything needed to continue this search, as JSON-compatible data."""
-        from .primitives import prefix_nodes
 
         version, internal, gauss = self.rng.getstate()
         return {
@@ -478,7 +477,6 @@ class Search:
 
     def restore(self, state: dict) -> None:
         """Continue from :meth:`state` (the hall of fame and population are re-scored)."""
-        from .primitives import tree_from_nodes
 
         self.generation = int(state["generation"])
         self.evaluations = int(state["evaluations"])
