@@ -138,7 +138,7 @@ def run_islands(search, islands: int, interval: int, workers: int, scheduler=Non
                               threads=threads)
     start_s = 0.0
     if workers > 1 and scheduler is None:  # as the CLI does while it reads the data: start the processes first
-        from symbpot.gp import islands as module
+        from symbpot.gp import pools as module
 
         t = time.perf_counter()
         module.prestart(workers)

@@ -1,0 +1,219 @@
+"""Where island tasks run (see :mod:`symbpot.gp.islands`): this process, local processes, or Dask.
+
+Every pool has ``submit``, ``wait``, ``lost_worker``, ``error``, ``close``, ``n_slots`` and
+``numba_threads``; :func:`prestart` starts local workers ahead of a run.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+
+from .island_tasks import IslandPayload, _host_of, _warm_up, run_island
+
+MAX_POOL_RESTARTS = 3
+
+#: local worker processes started ahead of a run (:func:`prestart`), waiting to be adopted
+_WARM: dict = {}
+
+
+def prestart(workers: int) -> None:
+    """Start ``workers`` local worker processes now, so that they import symbpot while this
+    process reads the data and builds the loss model; the next island run with as many
+    workers uses them (the CLI and :class:`SymbolicPotential` call this)."""
+    if workers > 1 and workers not in _WARM:
+        from joblib.externals.loky import ProcessPoolExecutor
+
+        executor = ProcessPoolExecutor(max_workers=workers, initializer=_warm_up)
+        for _ in range(workers):
+            executor.submit(int)  # processes start on demand: ask for all of them
+        _WARM[workers] = executor
+
+
+class SerialPool:
+    """Islands one after the other in this process (one worker: no processes to start)."""
+
+    kind = "serial"
+    n_slots = 1
+
+    def __init__(self, payload: IslandPayload):
+        import joblib
+
+        self.payload = payload
+        self.numba_threads = joblib.cpu_count()
+
+    def submit(self, island, state, n_generations, deadline, polish):
+        from concurrent.futures import Future
+
+        future = Future()
+        try:
+            future.set_result(run_island(self.payload, island, state, n_generations, deadline, self.numba_threads,
+                                         polish))
+        except Exception as exc:  # noqa: BLE001 - raised again by result()
+            future.set_exception(exc)
+        return future
+
+    def wait(self, futures, first: bool):
+        return set(futures)
+
+    def lost_worker(self, exc: BaseException) -> bool:
+        return False
+
+    def error(self, exc: BaseException) -> BaseException:
+        return exc
+
+    def close(self) -> None:
+        pass
+
+
+class LocalPool:
+    """``workers`` local processes (joblib's loky pool).
+
+    The payload is written once to a temporary file that each worker reads once (at its
+    first task) and keeps; the processes may have been started ahead (:func:`prestart`).
+    """
+
+    kind = "local"
+
+    def __init__(self, workers: int, payload: IslandPayload):
+        import pickle
+        import tempfile
+
+        import joblib
+
+        self.workers = int(workers)
+        self.payload = payload
+        self.numba_threads = max(1, joblib.cpu_count() // self.workers)
+        self.restarts = 0
+        fd, self.path = tempfile.mkstemp(prefix="symbpot-islands-", suffix=".pickle")
+        with os.fdopen(fd, "wb") as fh:
+            pickle.dump(payload, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        self.executor = _WARM.pop(self.workers, None)
+        if self.executor is None:
+            self._start()
+
+    def _start(self) -> None:
+        from joblib.externals.loky import ProcessPoolExecutor
+
+        self.executor = ProcessPoolExecutor(max_workers=self.workers, initializer=_warm_up)
+
+    @property
+    def n_slots(self) -> int:
+        return self.workers
+
+    def submit(self, island, state, n_generations, deadline, polish):
+        from joblib.externals.loky import BrokenProcessPool
+
+        args = (run_island, (self.payload.token, self.path), island, state, n_generations, deadline,
+                self.numba_threads, polish)
+        try:
+            return self.executor.submit(*args)
+        except BrokenProcessPool:  # a worker died while idle: the tasks in flight fail too (handled by the loop)
+            self.restart()
+            return self.executor.submit(*args)
+
+    def wait(self, futures, first: bool):
+        from concurrent.futures import FIRST_COMPLETED, ALL_COMPLETED, wait
+
+        return wait(list(futures), return_when=FIRST_COMPLETED if first else ALL_COMPLETED).done
+
+    def lost_worker(self, exc: BaseException) -> bool:
+        from joblib.externals.loky import BrokenProcessPool
+
+        return isinstance(exc, BrokenProcessPool)
+
+    def error(self, exc: BaseException) -> BaseException:
+        return exc
+
+    def restart(self) -> None:
+        from ..errors import SymbpotError
+
+        self.restarts += 1
+        if self.restarts > MAX_POOL_RESTARTS:
+            raise SymbpotError(f"island workers died {self.restarts} times; giving up")
+        self.executor.shutdown(wait=False, kill_workers=True)
+        self._start()
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True)
+        with contextlib.suppress(OSError):
+            os.remove(self.path)
+
+
+class DaskPool:
+    """Islands on a Dask cluster; the payload is scattered to every worker once."""
+
+    kind = "dask"
+
+    def __init__(self, scheduler, payload: IslandPayload):
+        from ..errors import ConfigError, SymbpotError
+
+        try:
+            from distributed import Client
+        except ImportError:
+            raise ConfigError("a Dask scheduler needs dask.distributed: pip install 'symbpot[dask]'") from None
+        self.own_client = not hasattr(scheduler, "submit")
+        if self.own_client:
+            try:
+                self.client = Client(scheduler, timeout="20s")
+            except (OSError, TimeoutError, ValueError) as exc:
+                raise SymbpotError(f"cannot connect to the Dask scheduler {scheduler} ({exc})") from None
+        else:
+            self.client = scheduler
+        info = self.client.scheduler_info(n_workers=-1)["workers"] if _accepts_n_workers(self.client) \
+            else self.client.scheduler_info()["workers"]
+        if not info:
+            raise SymbpotError(f"the Dask cluster at {scheduler} has no workers")
+        self.n_slots = int(sum(w.get("nthreads", 1) for w in info.values()))
+        self.numba_threads = self._threads_by_host(info)
+        self.payload = payload
+        self.data = self.client.scatter(payload, broadcast=True, hash=False)
+
+    def _threads_by_host(self, info) -> dict:
+        """Numba threads per task on each host: its cores over the worker threads it runs."""
+        threads, cores = {}, {}
+        for address, w in info.items():
+            host = _host_of(address)
+            threads[host] = threads.get(host, 0) + int(w.get("nthreads", 1))
+        try:
+            for address, n in self.client.run(os.cpu_count).items():
+                cores[_host_of(address)] = int(n or 1)
+        except Exception:  # noqa: BLE001 - a worker gone meanwhile: one thread is always safe
+            pass
+        return {h: max(1, cores.get(h, 1) // threads[h]) for h in threads}
+
+    def submit(self, island, state, n_generations, deadline, polish):
+        return self.client.submit(run_island, self.data, island, state, n_generations, deadline, self.numba_threads,
+                                  polish, pure=False, key=f"symbpot-island-{island}-{uuid.uuid4().hex}")
+
+    def wait(self, futures, first: bool):
+        from distributed import wait
+
+        return wait(list(futures), return_when="FIRST_COMPLETED" if first else "ALL_COMPLETED").done
+
+    def lost_worker(self, exc: BaseException) -> bool:
+        return False  # the scheduler already reschedules tasks of lost workers
+
+    def error(self, exc: BaseException) -> BaseException:
+        """Dask's own failures (a task's workers died too often, lost connection) as one-line errors."""
+        from ..errors import SymbpotError
+
+        if type(exc).__module__.split(".")[0] == "distributed" or isinstance(exc, (OSError, TimeoutError)):
+            return SymbpotError(f"Dask: {type(exc).__name__}: {exc}")
+        return exc
+
+    def restart(self) -> None:  # pragma: no cover - never called (lost_worker is False)
+        raise RuntimeError
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.data.release()
+        if self.own_client:
+            with contextlib.suppress(Exception):
+                self.client.close()
+
+
+def _accepts_n_workers(client) -> bool:
+    import inspect
+
+    return "n_workers" in inspect.signature(client.scheduler_info).parameters
