@@ -80,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="weight of the force term, (eV/Å)^2 (default 0: energies only)")
     ev.add_argument("--stress-weight", type=_non_negative_float, default=0.0,
                     help="weight of the stress term, GPa^2 (default 0)")
+    ev.add_argument("--stress-offset", action="store_true",
+                    help="fit an isotropic offset of the DFT stresses (the same in every cell, e.g. VASP's Pulay "
+                         "stress) as one more free parameter; reported as stress_offset_GPa")
     ev.add_argument("--group-weights", type=_group_weights, default=None, metavar="G=W,...",
                     help="per-group structure weights, e.g. Elastic=2,Surface=0.5")
     ev.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default 0)")
@@ -274,6 +277,7 @@ def _evolve(args, resume_state=None) -> int:
                                   validation_fraction=args.validation_fraction, target_rmse=target,
                                   energy_weight=args.energy_weight, force_weight=args.force_weight,
                                   stress_weight=args.stress_weight, group_weights=args.group_weights,
+                                  stress_offset=bool(getattr(args, "stress_offset", False)),
                                   workers=args.workers, scheduler=args.scheduler, islands=args.islands,
                                   migration_interval=args.migration_interval)
     estimator.check(dataset)  # every setting checked before the run folder is made
@@ -323,6 +327,9 @@ def _evolve(args, resume_state=None) -> int:
         print(f"best: U(r) = {round_floats(pot.sympy(), 8)}")
     print(f"energy RMSE {best['metrics']['energy_rmse_meV_per_atom']:.4g} meV/atom, "
           f"MAE {best['metrics']['energy_mae_meV_per_atom']:.4g} meV/atom ({best['metrics']['judged_on']})")
+    if "stress_offset_GPa" in best["metrics"]:
+        print(f"stress offset of the data (fitted, added to the model's diagonal stress to compare with it): "
+              f"{best['metrics']['stress_offset_GPa']:.4g} GPa")
     if test is not None:
         t = pot.metrics["test"]
         print(f"test: energy MAE {t['energy_mae_meV_per_atom']:.4g} meV/atom"

@@ -26,9 +26,9 @@ from .data import Dataset
 from .errors import ConfigError, SymbpotWarning
 from .expr import DEFAULT_OPERATORS
 from .fitness import PairLoss, energy_errors
-from .fitness.direct import fit_reference_energies, force_stress_errors, structure_pair_energies
+from .fitness.direct import EV_PER_A3_IN_GPA, fit_reference_energies, force_stress_errors, structure_pair_energies
 from .fitness.energy import DEFAULT_GRID_SIZE
-from .fitness.exact import ExactLoss
+from .fitness.exact import ExactLoss, with_stress_offset
 from .fitness.manybody import core_radii
 from .forms.cutoff import DEFAULT_WIDTH, Cutoff
 from .front import FrontTable, closed_form
@@ -85,6 +85,11 @@ class SymbolicPotential:
         in meV/atom (for an energy-only loss, the training energy RMSE).
     energy_weight, force_weight, stress_weight : float
         Weights of the energy (eV/atom), force (eV/Å) and stress (GPa) terms of the loss.
+    stress_offset : bool
+        Fit an isotropic offset of the DFT stresses (the same in every cell, such as VASP's
+        Pulay stress) as one more free parameter; see :mod:`symbpot.fitness.exact`. Needs a
+        positive stress weight. The fitted offset is ``metrics["stress_offset_GPa"]``; stress
+        errors are then against the DFT stress less the offset.
     group_weights : dict or None
         Per-group structure weights ``{group: weight}`` (groups from the frames' info
         ``group``, ``config_type`` or ``mlearn_group``); other groups weigh 1.
@@ -117,7 +122,7 @@ class SymbolicPotential:
                  target_rmse: float | None = None, selection_tolerance: float = 0.05,
                  max_nodes: int | None = None,
                  refine_per_generation: int = 3, energy_weight: float = 1.0, force_weight: float = 0.0,
-                 stress_weight: float = 0.0, group_weights: dict | None = None,
+                 stress_weight: float = 0.0, group_weights: dict | None = None, stress_offset: bool = False,
                  progress: Callable | bool | None = None, seed_forms=(), template_starts: int = 8,
                  batch_fraction: float | None = None, workers: int = 1, scheduler=None,
                  islands: int | None = None, migration_interval: int = 10):
@@ -144,6 +149,7 @@ class SymbolicPotential:
         self.energy_weight = energy_weight
         self.force_weight = force_weight
         self.stress_weight = stress_weight
+        self.stress_offset = bool(stress_offset)
         self.group_weights = group_weights
         self.progress = progress
         self.workers = workers
@@ -156,7 +162,7 @@ class SymbolicPotential:
             "form", "seed", "time_limit", "generations", "population", "cutoff", "cutoff_style",
             "cutoff_width", "grid_size", "max_size", "max_depth", "operators", "validation_fraction",
             "target_rmse", "selection_tolerance", "max_nodes", "refine_per_generation", "energy_weight", "force_weight",
-            "stress_weight", "group_weights", "seed_forms", "template_starts", "batch_fraction",
+            "stress_weight", "group_weights", "stress_offset", "seed_forms", "template_starts", "batch_fraction",
             "workers", "scheduler", "islands", "migration_interval")}
 
     # --- checks -------------------------------------------------------------------
@@ -181,6 +187,9 @@ class SymbolicPotential:
                 or (self.stress_weight > 0 and dataset.has_stress.any())):
             raise ConfigError("the loss has no terms: give a positive weight to energies, or to forces or "
                               "stresses present in the data")
+        if self.stress_offset and not (self.stress_weight > 0 and dataset.has_stress.any()):
+            raise ConfigError("a stress offset needs stresses in the loss: a positive stress weight and data with "
+                              "stresses")
         if self.population < 4:
             raise ConfigError(f"population must be at least 4, got {self.population}")
         if self.batch_fraction is not None and not 0 < self.batch_fraction <= 1:
@@ -346,7 +355,7 @@ class SymbolicPotential:
 
     def _loss_weights(self) -> dict:
         return {"energy_weight": self.energy_weight, "force_weight": self.force_weight,
-                "stress_weight": self.stress_weight}
+                "stress_weight": self.stress_weight, "stress_offset": self.stress_offset}
 
     def _structure_weights(self, dataset: Dataset):
         if not self.group_weights:
@@ -356,7 +365,8 @@ class SymbolicPotential:
     def _finalise(self, cand, exact_train: ExactLoss, exact_val: ExactLoss | None) -> Potential:
         """Exact outer coefficients, reference energies and metrics for a front member."""
         train = exact_train.dataset
-        coef, _, _ = exact_train.fit_linear(cand.terms, train.species)
+        coef, extra, _ = exact_train.fit_linear(cand.terms, train.species)
+        offset = float(extra[-1]) if exact_train.fit_offset and extra is not None else 0.0
         if coef is None or not np.all(np.isfinite(coef)):
             coef = cand.coefficients
         pair = combine_terms(cand.terms, coef)
@@ -365,18 +375,7 @@ class SymbolicPotential:
         refs = fit_reference_energies(e_pair, train, train.species, self._structure_weights(train))
         potential = Potential(pair, exact_train.cutoff, dict(zip(train.species, map(float, refs))),
                               complexity=int(cand.complexity))
-        predictions = potential.predict(train)
-        metrics = {"train": evaluate_metrics(potential, train, predictions),
-                   "loss": {"train": exact_train.loss(potential, predictions)}}
-        if exact_val is not None:
-            predictions = potential.predict(exact_val.dataset)
-            metrics["validation"] = evaluate_metrics(potential, exact_val.dataset, predictions)
-            metrics["loss"]["validation"] = exact_val.loss(potential, predictions)
-        judged = "validation" if exact_val is not None else "train"
-        metrics["repulsive_core"] = repulsive_core(potential, float(train.pair_distance.min()))
-        potential.metrics = {**{k: v for k, v in metrics[judged].items() if k != "n_structures"},
-                             "judged_on": judged, **metrics}
-        return potential
+        return self._metrics(potential, exact_train, exact_val, offset)
 
     def _finalise_manybody(self, cand, exact_train: ExactLoss, exact_val, species, embedding):
         """Exact outer coefficients, reference energies and metrics of a many-body front member."""
@@ -386,8 +385,9 @@ class SymbolicPotential:
         train = exact_train.dataset
         atom_species = atom_species_index(train, species)
         sol = exact_fit(cand.terms, exact_train, species, atom_species)
-        coef = sol.coefficients if np.all(np.isfinite(sol.coefficients)) and np.isfinite(sol.loss) \
-            else cand.coefficients
+        fitted = np.all(np.isfinite(sol.coefficients)) and np.isfinite(sol.loss)
+        coef = sol.coefficients if fitted else cand.coefficients
+        offset = float(sol.reference[-1]) if exact_train.fit_offset and fitted else 0.0
         terms = cand.terms
         pos = 0
         pair = []
@@ -411,10 +411,13 @@ class SymbolicPotential:
         e_model = potential.predict(train)[0]
         ref_values = fit_reference_energies(e_model, train, species, self._structure_weights(train))
         potential.reference_energies = dict(zip(species, map(float, ref_values)))
-        return self._metrics(potential, exact_train, exact_val)
+        return self._metrics(potential, exact_train, exact_val, offset)
 
-    def _metrics(self, potential, exact_train: ExactLoss, exact_val):
+    def _metrics(self, potential, exact_train: ExactLoss, exact_val, stress_offset: float = 0.0):
+        """Metrics on training and validation data; ``stress_offset`` (eV/Å^3) is the data's fitted offset."""
         train = exact_train.dataset
+        offset = {"stress_offset_GPa": float(stress_offset) * EV_PER_A3_IN_GPA} if exact_train.fit_offset else {}
+        potential.metrics = dict(offset)  # the loss and the stress errors compare stress + offset with the data
         predictions = potential.predict(train)
         metrics = {"train": evaluate_metrics(potential, train, predictions),
                    "loss": {"train": exact_train.loss(potential, predictions)}}
@@ -427,7 +430,7 @@ class SymbolicPotential:
             else float(train.pair_distance.min())
         metrics["repulsive_core"] = repulsive_core(potential, radii)
         potential.metrics = {**{k: v for k, v in metrics[judged].items() if k != "n_structures"},
-                             "judged_on": judged, **metrics}
+                             "judged_on": judged, **metrics, **offset}
         return potential
 
     def _best_index(self) -> int:
@@ -492,8 +495,13 @@ def repulsive_core(potential, r_min) -> bool:
 
 
 def evaluate_metrics(potential: Potential, dataset: Dataset, predictions=None) -> dict:
-    """Energy errors (meV/atom), and force (eV/Å) and stress (GPa) errors where the data has them."""
+    """Energy errors (meV/atom), and force (eV/Å) and stress (GPa) errors where the data has them.
+
+    Stresses are compared after adding the data's fitted isotropic offset, if the potential
+    has one (``metrics["stress_offset_GPa"]``; :mod:`symbpot.fitness.exact`).
+    """
     energies, forces, stress = predictions if predictions is not None else potential.predict(dataset)
+    stress = with_stress_offset(stress, dataset, potential)
     return {**energy_errors(energies, dataset), **force_stress_errors(forces, stress, dataset)}
 
 

@@ -71,8 +71,10 @@ def parity_data(potential, dataset) -> dict:
         force MAE/RMSE in eV/Å and stress MAE/RMSE in GPa where the data has them).
     """
     from .fitness import direct
+    from .fitness.exact import with_stress_offset
 
     energies, forces, stress = potential.predict(dataset)
+    stress = with_stress_offset(stress, dataset, potential)
     mask = np.repeat(np.asarray(dataset.has_forces, dtype=bool), dataset.n_atoms)
     metrics = direct.energy_errors(energies, dataset)
     if hasattr(direct, "force_stress_errors"):

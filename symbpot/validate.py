@@ -5,6 +5,7 @@ import numpy as np
 
 from .data import Dataset
 from .fitness.direct import energy_errors, force_stress_errors
+from .fitness.exact import with_stress_offset
 
 
 def validate(potential, dataset: Dataset) -> dict:
@@ -13,9 +14,12 @@ def validate(potential, dataset: Dataset) -> dict:
     Returns a dict with the overall metrics at the top level (``energy_mae_meV_per_atom``,
     ``energy_rmse_meV_per_atom``, ``force_mae_eV_per_A``, ``force_rmse_eV_per_A``,
     ``stress_mae_GPa``, ``stress_rmse_GPa`` where the data has them, ``n_structures``)
-    and ``groups``: the same metrics for every group.
+    and ``groups``: the same metrics for every group. Stresses are compared after adding
+    the isotropic offset fitted to the potential's training data, if any
+    (``metrics["stress_offset_GPa"]``).
     """
     energies, forces, stress = potential.predict(dataset)
+    stress = with_stress_offset(stress, dataset, potential)
     out = {**energy_errors(energies, dataset), **force_stress_errors(forces, stress, dataset)}
     groups = {}
     for group in sorted(set(dataset.groups)):

@@ -118,7 +118,7 @@ class PairLoss:
 
     def __init__(self, dataset: Dataset, cutoff: Cutoff, grid_size: int = DEFAULT_GRID_SIZE, weights=None,
                  energy_weight: float = 1.0, force_weight: float = 0.0, stress_weight: float = 0.0,
-                 chunk_atoms: int = 4000):
+                 chunk_atoms: int = 4000, stress_offset: bool = False):
         self.cutoff = cutoff
         dataset = dataset.restrict_cutoff(cutoff.radius)
         self.grid = RadialGrid.for_distances(dataset.pair_distance, cutoff.radius, grid_size)
@@ -140,7 +140,13 @@ class PairLoss:
         if force_weight > 0 and np.sum(w[dataset.has_forces]) > 0:
             blocks.append(psd_factor(self._force_gram(dataset, w, force_weight, chunk_atoms)))
         if stress_weight > 0 and np.sum(w[dataset.has_stress]) > 0:
-            blocks.append(self._stress_block(dataset, w, stress_weight))
+            block = self._stress_block(dataset, w, stress_weight)
+            if stress_offset:  # an isotropic offset of the DFT stresses, solved exactly: project it out
+                iso = np.repeat(self._stress_row_scales, 6) * np.tile([1.0, 1.0, 1.0, 0.0, 0.0, 0.0],
+                                                                       len(self._stress_row_scales))
+                q = iso / np.linalg.norm(iso)
+                block -= np.outer(q, q @ block)
+            blocks.append(block)
         if not blocks:
             raise ValueError("the loss has no terms: give a positive weight to a target present in the data")
         R = np.linalg.qr(np.vstack(blocks), mode="r") if len(blocks) > 1 else blocks[0]
@@ -204,9 +210,11 @@ class PairLoss:
         with_stress = np.flatnonzero(dataset.has_stress)
         norm = np.sum(w[with_stress] * 6)
         out = np.zeros((6 * len(with_stress), ncol))
+        self._stress_row_scales = np.zeros(len(with_stress))
         for row, s in enumerate(with_stress):
             lo, hi = dataset.pair_offsets[s], dataset.pair_offsets[s + 1]
             scale = np.sqrt(stress_weight * w[s] / norm) * EV_PER_A3_IN_GPA
+            self._stress_row_scales[row] = scale
             k, (wa, wb, wc, wd), direction = self._pair_slope_rows(dataset, lo, hi)
             vec = dataset.pair_vector[lo:hi]
             for v, (a, b) in enumerate(((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))):

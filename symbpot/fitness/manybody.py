@@ -306,7 +306,7 @@ class ManyBodyTerms:
 class ColumnSolution:
     loss: float
     coefficients: np.ndarray  # outer coefficients (pair columns then embedding columns)
-    reference: np.ndarray  # reference energies, one per species
+    reference: np.ndarray  # reference energies, one per species (then the stress offset, if fitted)
     residuals: np.ndarray | None = field(default=None, repr=False)
 
 
@@ -329,7 +329,7 @@ class ManyBodyLoss:
 
     def __init__(self, dataset: Dataset, cutoff: Cutoff, species: Sequence[str], embedding: bool = True,
                  grid_size: int = DEFAULT_GRID_SIZE, weights=None, energy_weight: float = 1.0,
-                 force_weight: float = 0.0, stress_weight: float = 0.0):
+                 force_weight: float = 0.0, stress_weight: float = 0.0, stress_offset: bool = False):
         self.cutoff = cutoff
         self.species = tuple(species)
         self.embedding = bool(embedding)
@@ -338,7 +338,7 @@ class ManyBodyLoss:
         self.r_min = float(dataset.pair_distance.min()) if dataset.n_pairs else None
         #: shortest distance per species pair (the repulsive-core check of every dimer)
         self.core_radii = core_radii(dataset, self.species)
-        self.exact = ExactLoss(dataset, cutoff, weights, energy_weight, force_weight, stress_weight)
+        self.exact = ExactLoss(dataset, cutoff, weights, energy_weight, force_weight, stress_weight, stress_offset)
         self.grid = RadialGrid.for_distances(dataset.pair_distance, cutoff.radius, grid_size)
         self.atom_species = atom_species_index(dataset, self.species)
         n_sp = len(self.species)
@@ -371,8 +371,10 @@ class ManyBodyLoss:
         self.target = self.exact.target()
         zeros_f = np.zeros_like(dataset.forces)
         zeros_s = np.zeros_like(dataset.stress)
+        # reference energies, and the data's stress offset when it is fitted (ExactLoss)
         self.reference_columns = np.column_stack(
-            [self.exact._rows(self.counts[:, a], zeros_f, zeros_s) for a in range(n_sp)])
+            [self.exact._rows(self.counts[:, a], zeros_f, zeros_s) for a in range(n_sp)]
+            + self.exact.offset_columns())
         with np.errstate(all="ignore"):
             volume = np.where(dataset.volume > 0, dataset.volume, np.inf)
         self.inverse_volume = 1.0 / volume
@@ -535,7 +537,8 @@ def exact_fit(terms: ManyBodyTerms, exact: ExactLoss, species, atom_species: np.
         return ColumnSolution(np.inf, np.zeros(columns.shape[1]), np.zeros(len(species)))
     counts = d.species_counts_for(species).astype(float)
     zf, zs = np.zeros_like(d.forces), np.zeros_like(d.stress)
-    refs = np.column_stack([exact._rows(counts[:, a], zf, zs) for a in range(len(species))])
+    refs = np.column_stack([exact._rows(counts[:, a], zf, zs) for a in range(len(species))]
+                           + exact.offset_columns())
     design = np.hstack([columns, refs])
     target = exact.target()
     norms = np.linalg.norm(design, axis=0)
