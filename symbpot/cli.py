@@ -118,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     va.add_argument("data", nargs="+", help="data files")
     _data_keys(va)
     va.add_argument("--json", action="store_true", help="print the metrics as one JSON object (last line)")
+    va.add_argument("--no-stress-offset", action="store_true",
+                    help="compare the model's own stress with the data, without the stress offset fitted to the "
+                         "training data (for data from another DFT set-up)")
 
     ex = sub.add_parser("export", help="write a potential for LAMMPS (pair_style lepton, table or eam)")
     ex.add_argument("potential", help="a run folder or a best.json")
@@ -361,7 +364,12 @@ def cmd_validate(args) -> int:
 
     potential = load_potential(args.potential)
     dataset = _read(args.data, potential.cutoff.radius, args)
-    metrics = validate(potential, dataset)
+    metrics = validate(potential, dataset, stress_offset=not args.no_stress_offset)
+    offset = (getattr(potential, "metrics", None) or {}).get("stress_offset_GPa")
+    if offset and dataset.has_stress.any():
+        how = "not applied (--no-stress-offset)" if args.no_stress_offset else \
+            "added to the model's diagonal stress (--no-stress-offset to compare the model's own)"
+        print(f"symbpot: stress offset fitted to the training data, {offset:.4g} GPa: {how}", file=sys.stderr)
     print(format_table(metrics))
     if args.json:
         print(json.dumps(metrics))

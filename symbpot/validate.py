@@ -8,7 +8,7 @@ from .fitness.direct import energy_errors, force_stress_errors
 from .fitness.exact import with_stress_offset
 
 
-def validate(potential, dataset: Dataset) -> dict:
+def validate(potential, dataset: Dataset, stress_offset: bool = True) -> dict:
     """Energy (meV/atom), force (eV/Å) and stress (GPa) errors, overall and per group.
 
     Returns a dict with the overall metrics at the top level (``energy_mae_meV_per_atom``,
@@ -16,10 +16,12 @@ def validate(potential, dataset: Dataset) -> dict:
     ``stress_mae_GPa``, ``stress_rmse_GPa`` where the data has them, ``n_structures``)
     and ``groups``: the same metrics for every group. Stresses are compared after adding
     the isotropic offset fitted to the potential's training data, if any
-    (``metrics["stress_offset_GPa"]``).
+    (``metrics["stress_offset_GPa"]``), unless ``stress_offset`` is False (data from
+    another DFT set-up, without that offset).
     """
     energies, forces, stress = potential.predict(dataset)
-    stress = with_stress_offset(stress, dataset, potential)
+    if stress_offset:
+        stress = with_stress_offset(stress, dataset, potential)
     out = {**energy_errors(energies, dataset), **force_stress_errors(forces, stress, dataset)}
     groups = {}
     for group in sorted(set(dataset.groups)):

@@ -141,3 +141,21 @@ def test_cli_reports_the_offset(tmp_path, capsys):
     metrics = json.loads((out / "best.json").read_text())["metrics"]
     assert metrics["stress_offset_GPa"] == pytest.approx(OFFSET_GPA, rel=1e-4)  # extxyz rounds the stress
     assert json.loads((out / "config.json").read_text())["cli"]["stress_offset"] is True
+
+
+def test_validate_can_leave_the_offset_out(tmp_path, capsys):
+    import ase.io
+
+    truth = sutton_chen()
+    best = SymbolicPotential(form="sutton-chen", force_weight=0.01, stress_weight=0.01, stress_offset=True,
+                             template_starts=2).fit(labelled(truth)).get_best()
+    best.to_json(tmp_path / "best.json")
+    clean = labelled(truth, n=4, seed=3, offset_gpa=0.0)  # data from a set-up without the offset
+    assert validate(best, clean, stress_offset=False)["stress_mae_GPa"] < 1e-5
+    assert validate(best, clean)["stress_mae_GPa"] == pytest.approx(OFFSET_GPA / 2, rel=1e-4)  # 3 of 6 components
+    path = tmp_path / "clean.extxyz"
+    ase.io.write(path, clean.frames, format="extxyz")
+    for flag, applied in ((["--no-stress-offset"], False), ([], True)):
+        assert main(["validate", str(tmp_path / "best.json"), str(path), *flag]) == 0
+        err = capsys.readouterr().err
+        assert "stress offset" in err and ("not applied" in err) != applied
