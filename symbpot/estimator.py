@@ -476,12 +476,10 @@ def repulsive_core(potential, r_min) -> bool:
     ``{(a, b): distance}`` of species-index pairs (:func:`symbpot.fitness.manybody.core_radii`);
     species pairs missing from it use its shortest distance.
     """
-    radii = dict(r_min) if isinstance(r_min, dict) else None
-    checks = [(0, 0, float(min(radii.values())) if radii else float(r_min))]
-    if hasattr(potential, "dimer_energy"):
-        n = len(getattr(potential, "species", ())) or 1
-        fallback = checks[0][2]
-        checks = [(a, b, radii.get((a, b), fallback) if radii else fallback) for a in range(n) for b in range(a, n)]
+    radii = dict(r_min) if isinstance(r_min, dict) else {}
+    fallback = float(min(radii.values())) if radii else float(r_min)
+    n = (len(getattr(potential, "species", ())) or 1) if hasattr(potential, "dimer_energy") else 1
+    checks = [(a, b, radii.get((a, b), fallback)) for a in range(n) for b in range(a, n)]
     with np.errstate(all="ignore"):
         for a, b, radius in checks:
             r = np.linspace(0.5 * radius, radius, 64)

@@ -140,13 +140,7 @@ class PairLoss:
         if force_weight > 0 and np.sum(w[dataset.has_forces]) > 0:
             blocks.append(psd_factor(self._force_gram(dataset, w, force_weight, chunk_atoms)))
         if stress_weight > 0 and np.sum(w[dataset.has_stress]) > 0:
-            block = self._stress_block(dataset, w, stress_weight)
-            if stress_offset:  # an isotropic offset of the DFT stresses, solved exactly: project it out
-                iso = np.repeat(self._stress_row_scales, 6) * np.tile([1.0, 1.0, 1.0, 0.0, 0.0, 0.0],
-                                                                       len(self._stress_row_scales))
-                q = iso / np.linalg.norm(iso)
-                block -= np.outer(q, q @ block)
-            blocks.append(block)
+            blocks.append(self._stress_block(dataset, w, stress_weight, stress_offset))
         if not blocks:
             raise ValueError("the loss has no terms: give a positive weight to a target present in the data")
         R = np.linalg.qr(np.vstack(blocks), mode="r") if len(blocks) > 1 else blocks[0]
@@ -203,18 +197,23 @@ class PairLoss:
             start = stop
         return gram
 
-    def _stress_block(self, dataset: Dataset, w: np.ndarray, stress_weight: float) -> np.ndarray:
-        """Scaled stress rows [A_S | s] in GPa, 6 per structure with a stress."""
+    def _stress_block(self, dataset: Dataset, w: np.ndarray, stress_weight: float,
+                      stress_offset: bool = False) -> np.ndarray:
+        """Scaled stress rows [A_S | s] in GPa, 6 per structure with a stress.
+
+        With ``stress_offset`` an isotropic offset of the DFT stresses is solved exactly: its
+        column (the row scales on the diagonal rows) is projected out of the block.
+        """
         G = self.grid.size
         ncol = 2 * G + 1
         with_stress = np.flatnonzero(dataset.has_stress)
         norm = np.sum(w[with_stress] * 6)
         out = np.zeros((6 * len(with_stress), ncol))
-        self._stress_row_scales = np.zeros(len(with_stress))
+        iso = np.zeros(6 * len(with_stress))
         for row, s in enumerate(with_stress):
             lo, hi = dataset.pair_offsets[s], dataset.pair_offsets[s + 1]
             scale = np.sqrt(stress_weight * w[s] / norm) * EV_PER_A3_IN_GPA
-            self._stress_row_scales[row] = scale
+            iso[6 * row:6 * row + 3] = scale
             k, (wa, wb, wc, wd), direction = self._pair_slope_rows(dataset, lo, hi)
             vec = dataset.pair_vector[lo:hi]
             for v, (a, b) in enumerate(((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))):
@@ -226,6 +225,9 @@ class PairLoss:
                 line += np.bincount(G + k + 1, weights=c * wd, minlength=ncol)
                 line[-1] = scale * dataset.stress[s, v]
                 out[6 * row + v] = line
+        if stress_offset:
+            q = iso / np.linalg.norm(iso)
+            out -= np.outer(q, q @ out)
         return out
 
     # --- node vectors -------------------------------------------------------------
