@@ -227,8 +227,10 @@ class SymbolicPotential:
         continues from it (``time_limit`` and ``generations`` then count on top of what
         the earlier run did).
         """
+        from .malloc import keep_freed_memory
         from .threads import single_threaded_blas
 
+        keep_freed_memory()  # the search's temporary arrays reuse freed memory (see symbpot.malloc)
         with single_threaded_blas():
             return self._fit(dataset, validation, checkpoint, resume, checkpoint_interval)
 

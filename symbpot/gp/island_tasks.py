@@ -66,7 +66,10 @@ def _warm_up() -> None:
     """loky initializer: import what island tasks need while the parent prepares the data."""
     import threadpoolctl  # noqa: F401
 
+    from ..malloc import keep_freed_memory
     from . import manybody_search  # noqa: F401
+
+    keep_freed_memory()
 
 
 @contextlib.contextmanager
@@ -117,6 +120,9 @@ def run_island(payload, island: int, state: dict | None, n_generations: int | No
     terms from the front at the end (:meth:`Search.polish`); the parent asks for it in an
     island's last task only, as a single search polishes once, at its end.
     """
+    from ..malloc import keep_freed_memory
+
+    keep_freed_memory()  # Dask workers too (their nanny sets a small trim threshold)
     if isinstance(payload, tuple):
         payload = _local_payload(payload)
     with _thread_limits(numba_threads):
