@@ -25,9 +25,12 @@ What is measured (one core: Numba and BLAS limited to one thread)
    ``model_mb`` is the memory of the loss model's arrays (what each worker holds during a
    search), ``data_mb`` that of the packed data set (needed while the model is built).
    ``slope`` is the log-log slope of ``s_per_eval`` against pairs (1: proportional, 0:
-   flat); ``linear_fit`` is ``s_per_eval = a + b * pairs`` by least squares, with its largest
-   relative error over the sizes (``linear``: below 20 %; a fixed part ``a`` makes the
-   log-log slope of a linear cost less than 1 over small sizes).
+   flat); ``linear_fit`` is ``s_per_eval = a + b * pairs`` by least squares in relative
+   error (weights ``1 / s_per_eval``: the sizes span two decades, and an unweighted fit
+   would follow the largest alone), with its largest relative error over the sizes
+   (``linear``: below 20 %; a fixed part ``a``, the per-evaluation work that does not
+   depend on the data, makes the log-log slope of a linear cost less than 1 over small
+   sizes).
 2. **Cost against population.** Searches of ``--populations`` (pair, on the ``1e5``-pair
    set, 10 generations) and ``--eam-populations`` (EAM, on the ``3e4``-pair set, 3
    generations) report seconds per generation and evaluations per second.
@@ -171,7 +174,9 @@ def size_study(dataset, cutoff, sizes, args):
         cost = np.array([x["s_per_eval"] for x in r])
         setup = np.array([x["setup_s"] for x in r])
         mem = np.array([x["model_mb"] for x in r])
-        b, a = np.polyfit(pairs, cost, 1)
+        # weights 1/cost: relative errors (timings spread over two decades; an unweighted fit
+        # would be the largest size's alone)
+        b, a = np.polyfit(pairs, cost, 1, w=1.0 / cost)
         out[form] = {"rows": r, "slope": round(float(np.polyfit(np.log(pairs), np.log(cost), 1)[0]), 3),
                      "linear_fit": {"a_s": float(a), "b_s_per_pair": float(b)},
                      "setup_slope": round(float(np.polyfit(np.log(pairs), np.log(setup), 1)[0]), 3),
