@@ -1,15 +1,16 @@
 """Keep freed memory in the process, so that a search's temporary arrays reuse it (glibc).
 
 Every EAM evaluation allocates and frees arrays of a few MB (force and virial columns, the
-design matrix, its QR). With glibc's defaults an array above the mmap threshold (128 kB at
-start, raised only when such a block is freed) is mapped afresh and unmapped when freed,
-and free memory at the top of the heap above 128 kB is returned to the system; each new
-page is then a page fault, whose cost is kernel time. A process that built its loss model
-itself had its threshold raised by then; a worker that received the model by pickle had
-not, and Dask's nanny starts workers with ``MALLOC_TRIM_THRESHOLD_=65536`` on purpose (to
-give memory back between tasks). Measured on the 2-core machine (``runs/benchmarks``,
-scaling): EAM island tasks on two loky workers spent ~25 % of their time in the kernel,
-and that time went with the settings below.
+design matrix, its QR). With glibc's defaults such an array may be mapped afresh and unmapped
+when freed (above the mmap threshold, which starts at 128 kB and adapts to what is freed),
+and free memory at the top of the heap is given back to the system (above the trim
+threshold); each new page is then a page fault, whose cost is kernel time. Dask's nanny
+starts its workers with ``MALLOC_TRIM_THRESHOLD_=65536`` on purpose (to give memory back
+between tasks), which makes every such array new pages. Measured on the 2-core machine
+(``runs/benchmarks/README.md``, scaling): EAM island tasks on two loky workers spent about
+a fifth of their CPU time in the kernel (7.6 s of 48 s and 8.2 s of 31 s), and 0.4 s with the
+settings below; why glibc's adaptive threshold did not avoid it in those workers was not
+traced.
 
 :func:`keep_freed_memory` sets, once per process, the mmap threshold to glibc's 64-bit
 maximum (32 MB) and the trim threshold to 1 GB. The cost: up to 1 GB of freed memory per

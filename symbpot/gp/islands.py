@@ -113,7 +113,6 @@ class IslandSearch:
         self.migrations = 0
         self.tasks = 0
         self.task_seconds = 0.0  # summed wall time of the island tasks, as each worker saw it
-        self.task_log: list[dict] = []  # one row per task: island, worker pid, seconds, evaluations
         self.pids: set = set()
 
     @property
@@ -374,8 +373,6 @@ class IslandSearch:
         self.evaluations += int(result["evaluations"])
         self.task_seconds += float(result["seconds"])
         self.pids.add(result["pid"])
-        self.task_log.append({"island": island, "generation": self.island_generations[island], "pid": result["pid"],
-                              "seconds": round(float(result["seconds"]), 4), "evaluations": int(result["evaluations"])})
 
     def _record(self) -> None:
         row = {"generation": self.generation, "evaluations": self.evaluations, "best_loss": self.best_loss(),
