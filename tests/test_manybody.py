@@ -180,6 +180,39 @@ def test_invalid_candidates_get_infinite_loss():
         assert np.all(np.isfinite(res))
 
 
+def test_projected_solve_equals_a_dense_least_squares():
+    """The loss's solve (reference columns projected out once, QR of the candidate's columns)
+    gives the loss, coefficients and reference energies of lstsq on all columns together."""
+    ds = labelled(sutton_chen(), n=6)
+    loss = ManyBodyLoss(ds, CUTOFF, ("Cu",), True, force_weight=0.01, stress_weight=1e-3)
+    columns = loss.design(ManyBodyTerms([[P(R**-9), P(R**-4)]], [P(R**-6)], [[P(-sympy.sqrt(R)), P(R**2)]]))
+    design = np.hstack([columns, loss.reference_columns])
+    full, *_ = np.linalg.lstsq(design, loss.target, rcond=None)
+    dense = float(np.sum((design @ full - loss.target) ** 2))
+    sol = loss._solve(columns, keep_residuals=True)
+    assert sol.loss == pytest.approx(dense, rel=1e-9) and sol.loss < 0.01 * loss.baseline
+    np.testing.assert_allclose(np.concatenate([sol.coefficients, sol.reference]), full, rtol=1e-6)
+    assert float(sol.residuals @ sol.residuals) == pytest.approx(dense, rel=1e-9)
+    # a column inside the references' span (a constant F: N_atoms x c) changes nothing
+    both = np.column_stack([columns, 3.0 * loss.reference_columns[:, 0]])
+    same = loss._solve(both)
+    assert same.loss == pytest.approx(dense, rel=1e-9)
+    assert abs(same.coefficients[-1]) < 1e-8 and same.reference == pytest.approx(sol.reference, rel=1e-8)
+
+
+def test_embedding_terms_that_explode_above_the_data_are_rejected():
+    """|f| may grow at most 1.2**20-fold over the 20 % of densities above the data's largest:
+    rho**24 (or exp(40 rho)) fits any training set but gives nonsense just above it."""
+    ds = labelled(sutton_chen(), n=6)
+    loss = ManyBodyLoss(ds, CUTOFF, ("Cu",), True, force_weight=0.01)
+    pair, density = [[P(R**-9)]], [P(R**-6)]
+    for f in (R**16, R**8 - R**2, sympy.exp(10 * R), -sympy.sqrt(R)):
+        assert np.isfinite(loss.score_one(ManyBodyTerms(pair, density, [[P(-sympy.sqrt(R)), P(f)]])).loss), f
+    rho_max = float(loss._last_rho.max())
+    for f in (R**24, sympy.exp(40 * R / rho_max), R**2 + R**40 / rho_max**38):
+        assert loss.score_one(ManyBodyTerms(pair, density, [[P(-sympy.sqrt(R)), P(f)]])).loss == np.inf, f
+
+
 def test_sutton_chen_template_recovers_the_potential_exactly():
     truth = sutton_chen()
     ds = labelled(truth)

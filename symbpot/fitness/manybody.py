@@ -33,6 +33,7 @@ from typing import Sequence
 
 import numba
 import numpy as np
+from scipy.linalg.lapack import dgeqrf
 
 from ..data import Dataset
 from ..expr import Program
@@ -43,6 +44,13 @@ from .exact import ExactLoss
 from .grid import RadialGrid
 
 _JIT = dict(cache=True, error_model="numpy", nogil=True)
+
+#: Embedding terms must not explode just above the densities of the data: over the next
+#: GROWTH_SPAN x (the data's density range), |f| may grow at most GROWTH_LIMIT-fold (what
+#: rho**20 does on [0, 1.2 rho_max]). Searches otherwise find terms such as rho**72, which
+#: fit the training densities and give hundreds of eV at a 20 % higher density.
+GROWTH_SPAN = 0.2
+GROWTH_LIMIT = 1.2 ** 20
 
 
 # --- species and species pairs ------------------------------------------------------------
@@ -378,6 +386,7 @@ class ManyBodyLoss:
         with np.errstate(all="ignore"):
             volume = np.where(dataset.volume > 0, dataset.volume, np.inf)
         self.inverse_volume = 1.0 / volume
+        self._project_references()
         # loss of the zero potential (reference energies only)
         self.baseline = self._solve(np.zeros((len(self.target), 0))).loss
 
@@ -407,6 +416,7 @@ class ManyBodyLoss:
                     hi = float(rho_a.max())
                     lo = min(0.0, float(rho_a.min()))
                     probe = np.linspace(lo, hi + 0.1 * (hi - lo) + 1e-12, 64)
+                    above = np.linspace(hi, hi + GROWTH_SPAN * (hi - lo) + 1e-12, 16)
                 for program in programs:
                     if len(sel):
                         f, fp = program.evaluate(rho_a, 1)
@@ -414,6 +424,8 @@ class ManyBodyLoss:
                             return None
                         if not np.all(np.isfinite(program.evaluate(probe))):
                             return None  # a pole between the data's densities: not a usable F
+                        if not np.max(np.abs(program.evaluate(above))) <= GROWTH_LIMIT * np.max(np.abs(f)) + 1e-300:
+                            return None  # explodes just above the data's densities (rho**72 was seen)
                         energy[col] = np.bincount(self.structure_of_atom[sel], weights=f, minlength=len(d))
                         fprime[col, sel] = fp
                     col += 1
@@ -455,31 +467,70 @@ class ManyBodyLoss:
             forces = np.zeros((int(d.atom_offsets[-1]), 3, n_cols))
             virial = np.zeros((len(d), 6, n_cols))
         stress = virial * self.inverse_volume[:, None, None]
-        columns = np.empty((len(self.target), n_cols))
+        columns = np.empty((len(self.target), n_cols), order="F")
         for c in range(n_cols):
             columns[:, c] = self.exact._rows(energy[:, c], forces[:, :, c], stress[:, :, c])
         if not np.all(np.isfinite(columns)):
             return None
         return columns
 
+    def _project_references(self) -> None:
+        """Factor the reference columns once (every candidate shares them).
+
+        An orthonormal basis U of their span (SVD of the unit-norm columns, directions below
+        1e-13 of the largest singular value dropped, as ``lstsq`` would) lets each candidate
+        be solved on the part of its columns and of the target orthogonal to U: a QR of
+        C + 1 columns instead of C + R + 1, with no copy of the reference columns.
+        """
+        ref = self.reference_columns
+        norms = np.linalg.norm(ref, axis=0)
+        norms[norms == 0] = 1.0
+        u, sv, vt = np.linalg.svd(ref / norms, full_matrices=False)
+        keep = sv > 1e-13 * sv.max() if sv.size else np.zeros(0, dtype=bool)
+        self._ref_norms = norms
+        self._ref_basis = np.asfortranarray(u[:, keep])
+        # scaled reference coefficients b = V S^-1 U^T (target - X a)
+        self._ref_solve = vt[keep].T / sv[keep]
+        self._ref_target = self._ref_basis.T @ self.target
+        self._target_perp = self.target - self._ref_basis @ self._ref_target
+
     def _solve(self, columns: np.ndarray, keep_residuals: bool = False) -> ColumnSolution:
-        design = np.hstack([columns, self.reference_columns])
+        """Least squares of the target on ``columns`` and the reference columns.
+
+        The columns are scaled to unit norm, the reference directions projected out of
+        them (:meth:`_project_references`), and [X | y] factored in place by Householder QR
+        (LAPACK ``dgeqrf``); the small triangular problem is solved by SVD (``lstsq``,
+        rcond 1e-13) and the loss is the norm of its residual, which equals that of the
+        full residual. Columns are scaled before the projection, so a column inside the
+        references' span becomes ~1e-16 and is dropped by the rcond, not blown up.
+        """
         n = columns.shape[1]
+        n_ref = self.reference_columns.shape[1]
         with np.errstate(all="ignore"):
-            norms = np.linalg.norm(design, axis=0)
+            norms = np.sqrt(np.einsum("ij,ij->j", columns, columns))
             if not np.all(np.isfinite(norms)):  # huge columns of a bad candidate: infinite loss
-                return ColumnSolution(np.inf, np.zeros(n), np.zeros(design.shape[1] - n))
+                return ColumnSolution(np.inf, np.zeros(n), np.zeros(n_ref))
             norms[norms == 0] = 1.0
-            scaled = design / norms
-            # QR of [X | y] (cheaper than an SVD over all rows), then the small problem by SVD
-            R = np.linalg.qr(np.column_stack([scaled, self.target]), mode="r")
-            m = design.shape[1]
-            solution, *_ = np.linalg.lstsq(R[:m, :m], R[:m, m], rcond=1e-13)
-            solution = solution / norms
-            residual = design @ solution - self.target
-            loss = float(residual @ residual)
-        return ColumnSolution(loss if np.isfinite(loss) else np.inf, solution[:n], solution[n:],
-                              residual if keep_residuals else None)
+            work = np.empty((columns.shape[0], n + 1), order="F")
+            np.divide(columns, norms, out=work[:, :n])
+            basis = self._ref_basis
+            along = basis.T @ work[:, :n]  # (k, n): reference components of the scaled columns
+            work[:, :n] -= basis @ along
+            work[:, n] = self._target_perp
+            qr, _, _, info = dgeqrf(work, overwrite_a=1)
+            if info != 0:
+                return ColumnSolution(np.inf, np.zeros(n), np.zeros(n_ref))
+            m = min(n + 1, qr.shape[0])
+            R = np.triu(qr[:m])
+            scaled, *_ = np.linalg.lstsq(R[:n, :n], R[:n, n], rcond=1e-13)
+            small = R[:, :n] @ scaled - R[:, n]
+            loss = float(small @ small)
+            coefficients = scaled / norms
+            reference = (self._ref_solve @ (self._ref_target - along @ scaled)) / self._ref_norms
+            residual = None
+            if keep_residuals:
+                residual = columns @ coefficients + self.reference_columns @ reference - self.target
+        return ColumnSolution(loss if np.isfinite(loss) else np.inf, coefficients, reference, residual)
 
     # --- the search's interface ---------------------------------------------------------
     def score_one(self, terms: ManyBodyTerms) -> ColumnSolution:
