@@ -142,10 +142,12 @@ def test_dask_local_cluster_runs_evolve_to_completion(lj_dataset, serial_run, da
     check_merged_front(est)
     assert est.search_.settings.stats["pool"] == "dask" and os.getpid() not in est.search_.pids
     assert front_of(est) == front_of(serial_run)  # same front as local islands
-    # the data (the loss model) went to each worker once, not with each of the 6 tasks
+    # the data (the loss model) went to the workers once (scatter), not with each of the 6
+    # tasks (that would be 3 loads per worker). Dask's broadcast replication once in about
+    # ten runs delivered it to one worker twice ({'a': 1, 'b': 2}), so 2 per worker is allowed.
     token = est.search_.settings.stats["token"]
     loads = dask_client.run(lambda: islands.PAYLOAD_LOADS.get(token, 0))
-    assert est.search_.tasks == 6 and 1 <= sum(loads.values()) <= 2 and max(loads.values()) == 1, loads
+    assert est.search_.tasks == 6 and 1 <= sum(loads.values()) <= 3 and max(loads.values()) <= 2, loads
 
 
 def test_killing_a_dask_worker_mid_run_does_not_lose_the_run(lj_dataset, serial_run, dask_client):
@@ -176,3 +178,44 @@ def test_killing_a_dask_worker_mid_run_does_not_lose_the_run(lj_dataset, serial_
     # the lost task was recomputed from the same inputs: nothing of the run is lost or changed
     assert front_of(est) == front_of(serial_run)
 
+
+
+def test_a_dask_run_that_loses_its_data_sends_it_again(lj_dataset, serial_run, dask_client, monkeypatch):
+    """A worker that dies while it is the only holder of the scattered data takes the data with
+    it: Dask cancels the tasks that need it. Here the data is cancelled after the first epoch;
+    the run sends it again, resubmits the islands, and ends with the front it would have had."""
+    from symbpot.gp import pools
+
+    dask_client.wait_for_workers(2)
+    made = []
+    scatter = pools.DaskPool._scatter
+
+    def recording(self):
+        scatter(self)
+        made.append(self.data)
+        # every worker holds the data before a task is submitted
+        holders = dask_client.who_has([self.data])[self.data.key]
+        assert len(holders) == len(dask_client.scheduler_info(n_workers=-1)["workers"]) == 2
+
+    monkeypatch.setattr(pools.DaskPool, "_scatter", recording)
+    lost = []
+
+    def lose_the_data(row):
+        if not lost:
+            lost.append(made[-1].key)
+            dask_client.cancel([made[-1]], force=True)
+
+    est = SymbolicPotential(scheduler=dask_client, progress=lose_the_data, **SETTINGS).fit(lj_dataset)
+    assert lost and len(made) == 2 and made[1].key != lost[0]
+    assert est.search_.settings.stats["restarts"] == 1
+    check_merged_front(est)
+    assert front_of(est) == front_of(serial_run)
+
+
+def test_dask_pool_failures():
+    from concurrent.futures import CancelledError
+
+    from symbpot.gp.pools import DaskPool
+
+    pool = DaskPool.__new__(DaskPool)
+    assert pool.lost_worker(CancelledError()) and not pool.lost_worker(ValueError("a bug in a task"))

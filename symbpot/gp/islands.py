@@ -47,8 +47,10 @@ Modules: the worker side (:func:`run_island`, the payload) is
 
 Faults: a task is recomputed from the same inputs if its worker dies: Dask's scheduler
 reschedules it on another worker (up to ``distributed.scheduler.allowed-failures``
-times); a dead local process breaks the loky pool, which is restarted and the islands in
-flight resubmitted (at most ``MAX_POOL_RESTARTS`` times).
+times), and if the run's data was lost with the worker (its tasks are then cancelled) the
+data is sent again and the islands resubmitted; a dead local process breaks the loky pool,
+which is restarted and the islands in flight resubmitted (at most ``MAX_POOL_RESTARTS``
+restarts in either case).
 """
 from __future__ import annotations
 
@@ -247,10 +249,11 @@ class IslandSearch:
         """Wait for tasks: ``([(island, result)]`` in island order, islands to resubmit)``.
 
         A lost local worker breaks the pool and fails every task in flight: the pool is
-        restarted and all those islands are returned for resubmission (same inputs).
+        restarted and all those islands are returned for resubmission (same inputs). A Dask
+        task is cancelled only when the run's data was lost with a worker: it is sent again.
         """
         done = pool.wait(pending, first=first)
-        results, lost = [], []
+        results, lost, failed = [], [], []
         for fut in sorted(done, key=lambda f: pending[f]):
             k = pending.pop(fut)
             try:
@@ -259,10 +262,11 @@ class IslandSearch:
                 if not pool.lost_worker(exc):
                     raise pool.error(exc) from exc
                 lost.append(k)
+                failed.append(fut)
         if lost:
             lost = sorted(set(lost) | set(pending.values()))
             pending.clear()
-            pool.restart()
+            pool.restart(failed)
         return results, lost
 
     def _after_tasks(self) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 import uuid
 
 from .island_tasks import IslandPayload, _host_of, _warm_up, run_island
@@ -107,10 +108,12 @@ class LocalPool:
         args = (run_island, (self.payload.token, self.path), island, state, n_generations, deadline,
                 self.numba_threads, polish)
         try:
-            return self.executor.submit(*args)
+            future = self.executor.submit(*args)
         except BrokenProcessPool:  # a worker died while idle: the tasks in flight fail too (handled by the loop)
             self.restart()
-            return self.executor.submit(*args)
+            future = self.executor.submit(*args)
+        future.pool_generation = self.restarts
+        return future
 
     def wait(self, futures, first: bool):
         from concurrent.futures import FIRST_COMPLETED, ALL_COMPLETED, wait
@@ -125,9 +128,14 @@ class LocalPool:
     def error(self, exc: BaseException) -> BaseException:
         return exc
 
-    def restart(self) -> None:
+    def restart(self, failed=()) -> None:
+        """Start new worker processes, unless the pool was already restarted after the
+        ``failed`` tasks were submitted (``submit`` restarts a pool it finds broken; one dead
+        worker is one restart)."""
         from ..errors import SymbpotError
 
+        if failed and all(getattr(f, "pool_generation", self.restarts) < self.restarts for f in failed):
+            return
         self.restarts += 1
         if self.restarts > MAX_POOL_RESTARTS:
             raise SymbpotError(f"island workers died {self.restarts} times; giving up")
@@ -167,7 +175,26 @@ class DaskPool:
         self.n_slots = int(sum(w.get("nthreads", 1) for w in info.values()))
         self.numba_threads = self._threads_by_host(info)
         self.payload = payload
-        self.data = self.client.scatter(payload, broadcast=True, hash=False)
+        self.restarts = 0
+        self._scatter()
+
+    def _scatter(self) -> None:
+        """Send the payload to every worker, and wait until the scheduler knows each has it.
+
+        ``scatter(broadcast=True)`` replicates after the first copy; a task submitted before
+        a worker is registered as a holder made that worker fetch a second copy (seen in
+        about one of ten test runs), and a worker killed while it was the only registered
+        holder took the data with it (its island tasks were cancelled, "already forgotten").
+        """
+        self.data = self.client.scatter(self.payload, broadcast=True, hash=False)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            workers = set(self.client.scheduler_info(**self._all)["workers"])
+            holders = set(self.client.who_has([self.data]).get(self.data.key, ()))
+            if workers and workers <= holders:
+                return
+            self.client.replicate([self.data])
+            time.sleep(0.05)
 
     def _threads_by_host(self, info) -> dict:
         """Numba threads per task on each host: its cores over the worker threads it runs."""
@@ -189,10 +216,27 @@ class DaskPool:
     def wait(self, futures, first: bool):
         from distributed import wait
 
-        return wait(list(futures), return_when="FIRST_COMPLETED" if first else "ALL_COMPLETED").done
+        try:
+            return wait(list(futures), return_when="FIRST_COMPLETED" if first else "ALL_COMPLETED").done
+        except Exception as exc:  # noqa: BLE001 - cancelled tasks: their result() raises, the caller decides
+            cancelled = {f for f in futures if f.cancelled()}
+            if not cancelled:
+                raise
+            return cancelled | {f for f in futures if f.done()}
+
+    @property
+    def _all(self) -> dict:
+        return {"n_workers": -1} if _accepts_n_workers(self.client) else {}
 
     def lost_worker(self, exc: BaseException) -> bool:
-        return False  # the scheduler already reschedules tasks of lost workers
+        """A task cancelled by the scheduler: its data went with a dead worker.
+
+        The scheduler itself reschedules the tasks of a lost worker; only when the payload was
+        lost too are they cancelled, and the run re-sends it and resubmits them (restart).
+        """
+        from concurrent.futures import CancelledError
+
+        return isinstance(exc, CancelledError) or type(exc).__name__ == "FuturesCancelledError"
 
     def error(self, exc: BaseException) -> BaseException:
         """Dask's own failures (a task's workers died too often, lost connection) as one-line errors."""
@@ -202,8 +246,16 @@ class DaskPool:
             return SymbpotError(f"Dask: {type(exc).__name__}: {exc}")
         return exc
 
-    def restart(self) -> None:  # pragma: no cover - never called (lost_worker is False)
-        raise RuntimeError
+    def restart(self, failed=()) -> None:
+        """Send the payload again (the islands in flight are resubmitted by the caller)."""
+        from ..errors import SymbpotError
+
+        self.restarts += 1
+        if self.restarts > MAX_POOL_RESTARTS:
+            raise SymbpotError(f"Dask lost the run's data {self.restarts} times; giving up")
+        with contextlib.suppress(Exception):
+            self.data.release()
+        self._scatter()
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
