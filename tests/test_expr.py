@@ -380,6 +380,16 @@ def test_to_sympy_of_constant_division_by_zero():
     program.to_sympy()  # raises ZeroDivisionError
 
 
+def test_to_sympy_of_a_constant_too_large_for_sympy():
+    # exp(exp(1/2.2e-311)): sympy raised OverflowError ("too many digits in integer"); found by
+    # hypothesis in test_from_sympy_round_trip_evaluates_the_same
+    program = Program.from_prefix([("exp", 0), ("exp", 0), ("add", 0), ("const", 0.0), ("inv", 0),
+                                   ("const", 2.225073858507e-311)])
+    assert program.to_sympy().has(sympy.zoo)
+    assert comparable_sympy(program) is None
+    assert not np.all(np.isfinite(program.evaluate(np.array([1.0]))))
+
+
 # --- invalid programs -------------------------------------------------------------------
 INVALID = {
     "div_by_zero": ([("div", 0), ("r", 0), ("sub", 0), ("r", 0), ("r", 0)], 10.0),

@@ -181,11 +181,15 @@ class Program:
         return stack[0]
 
     def to_sympy(self, symbol: sympy.Symbol = R) -> sympy.Expr:
-        """The expression as sympy (constants as Floats; a constant division by zero gives zoo)."""
+        """The expression as sympy (constants as Floats).
+
+        A constant subtree sympy cannot evaluate gives zoo: a division by zero, or a number
+        too large for it (exp(exp(1/2e-311)) raised OverflowError, "too many digits").
+        """
         def node(row, children, arg):
             try:
                 return row.sympy(children, arg)
-            except ZeroDivisionError:
+            except (ZeroDivisionError, OverflowError):
                 return sympy.zoo
 
         return self._fold(symbol, lambda c: sympy.Float(c, 17), node)
