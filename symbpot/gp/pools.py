@@ -218,7 +218,7 @@ class DaskPool:
 
         try:
             return wait(list(futures), return_when="FIRST_COMPLETED" if first else "ALL_COMPLETED").done
-        except Exception as exc:  # noqa: BLE001 - cancelled tasks: their result() raises, the caller decides
+        except Exception:  # noqa: BLE001 - cancelled tasks: their result() raises, the caller decides
             cancelled = {f for f in futures if f.cancelled()}
             if not cancelled:
                 raise
