@@ -10,13 +10,14 @@ program cancels catastrophically; elsewhere the test is a plain 1e-9 relative ch
 from __future__ import annotations
 
 import math
+import os
 import warnings
 
 import mpmath
 import numpy as np
 import pytest
 import sympy
-from hypothesis import HealthCheck, assume, given, note, settings
+from hypothesis import HealthCheck, assume, example, given, note, settings
 from hypothesis import strategies as st
 from mpmath import iv
 
@@ -33,7 +34,10 @@ FIXED_OPS = [n for n in ALL_FIXED_OPS if n != "sqrt"]
 UNARY = [n for n in FIXED_OPS if OPERATORS[n].arity == 1]
 BINARY = [n for n in FIXED_OPS if OPERATORS[n].arity == 2]
 
-SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# derandomised, so that a test run (and CI) meets the same examples every time; set
+# SYMBPOT_HYPOTHESIS_RANDOM=1 to explore new ones
+SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+                    derandomize=not os.environ.get("SYMBPOT_HYPOTHESIS_RANDOM"))
 
 
 def test_fixed_operator_rows_are_the_expected_ones():
@@ -170,6 +174,8 @@ def close(value: float, exact: float, slack: float, rel: float = 1e-9) -> bool:
 # --- value and derivatives against sympy ------------------------------------------------
 @SETTINGS
 @given(prefix_trees(), radii)
+@example([("cube", 0.0), ("div", 0.0), ("r", 0.0), ("sub", 0.0), ("r", 0.0), ("cube", 0.0),
+          ("const", 7.728720875853175e-215)], [1.0, 1.0, 4.874131489026885])  # cancels at 30 digits
 def test_random_program_matches_sympy_value_and_derivatives(nodes, rs):
     program = Program.from_prefix(nodes)
     assert len(program) == len(nodes)
@@ -192,14 +198,18 @@ def test_random_program_matches_sympy_value_and_derivatives(nodes, rs):
             bounds = interval_eval(program, r)
         except OutOfRange:
             continue
+        # at 30 and 60 digits: where the expression cancels, the 30-digit value is off by
+        # about their difference (r**3/(r - 5e-643)**3 has d/dr ~ 1e-642, 1e-31 at 30 digits)
         with mpmath.workdps(30):
+            rough = [float(f(mpmath.mpf(r))) for f in exact_fns]
+        with mpmath.workdps(60):
             exact = [float(f(mpmath.mpf(r))) for f in exact_fns]
         if abs(exact[0]) > 1e12:
             continue
         for k in range(3):
             # the exact value lies in the interval (checks the bound itself; sympy merges
-            # constants at 17 digits, hence the tiny slack)
-            slack = 1e-12 * abs(exact[k]) + 1e-300
+            # constants at 17 digits, hence the tiny relative slack)
+            slack = 1e-12 * abs(exact[k]) + abs(rough[k] - exact[k]) + 1e-300
             assert float(bounds[k].a) - slack <= exact[k] <= float(bounds[k].b) + slack, (k, exact[k], bounds[k])
             assert close(numeric[k], exact[k], 2 * width(bounds[k])), (
                 f"derivative {k} at r={r}: program {numeric[k]!r}, sympy {exact[k]!r}, "
@@ -464,7 +474,7 @@ def test_from_prefix_rejects_truncated_node_lists(nodes):
 
 
 # --- batches --------------------------------------------------------------------------
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, derandomize=SETTINGS.derandomize)
 @given(st.lists(prefix_trees(), min_size=1, max_size=14), st.integers(0, 2))
 def test_evaluate_batch_equals_separate_evaluation(trees, order):
     programs = [Program.from_prefix(t) for t in trees]
