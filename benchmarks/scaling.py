@@ -164,7 +164,11 @@ def run_islands(search, islands: int, interval: int, workers: int, scheduler=Non
         out["evals_per_s_incl_pool_start"] = round(islands.evaluations / (islands.elapsed + start_s), 2)
     out["task_s_sum"] = round(islands.task_seconds, 2)  # > 1core's: each task ran slower beside another
     out.update({"tasks": islands.tasks, "migrations": islands.migrations, "worker_pids": len(islands.pids),
-                "pool": settings.stats["pool"], "numba_threads_per_task": settings.stats["numba_threads"]})
+                "pool": settings.stats["pool"], "numba_threads_per_task": settings.stats["numba_threads"],
+                "pool_restarts": settings.stats["restarts"],
+                # wall time the workers were busy: summed task time over (workers x search time)
+                "busy_fraction": round(islands.task_seconds / (max(1, len(islands.pids)) * islands.elapsed), 3),
+                "task_log": islands.task_log})
     return out, [(c.complexity, c.loss) for c in islands.final_hall().front()]
 
 
@@ -387,12 +391,22 @@ def main(argv=None) -> int:
                     if r == 0:
                         entry[name] = detail
                     print(f"{form} same work round {r + 1} {name}: {detail}", file=sys.stderr, flush=True)
-                rounds.append({name: {"evals_per_s": d["evals_per_s"], "task_s_sum": d["task_s_sum"]}
+                rounds.append({name: {"evals_per_s": d["evals_per_s"], "task_s_sum": d["task_s_sum"],
+                                      "busy_fraction": d["busy_fraction"], "pool_restarts": d["pool_restarts"],
+                                      # (island, generation, front digest) of every task: where runs part
+                                      "task_fronts": sorted((t["island"], t["generation"], t["front"])
+                                                            for t in d["task_log"])}
                                for name, d in got.items()})
                 for name in ("2cores", "dask_2workers"):
                     rounds[-1][f"speedup_{name}"] = round(got[name]["evals_per_s"] / got["1core"]["evals_per_s"], 3)
             entry["rounds"] = rounds
             entry["identical_work"] = len(evaluations) == 1 and all(f == fronts[0] for f in fronts)
+            if not entry["identical_work"]:  # the first task whose front differs from round 1's one core
+                ref = rounds[0]["1core"]["task_fronts"]
+                entry["first_differing_tasks"] = {
+                    f"{r + 1}:{name}": next(([a[:2], a[2], b[2]] for a, b in zip(ref, x["task_fronts"]) if a != b), None)
+                    for r, x in enumerate(rounds) for name in ("1core", "2cores", "dask_2workers")
+                    if x[name]["task_fronts"] != ref}
             for name, *_ in setups:  # the median over rounds
                 entry[f"evals_per_s_{name}"] = round(float(np.median([x[name]["evals_per_s"] for x in rounds])), 2)
             for name in ("2cores", "dask_2workers"):

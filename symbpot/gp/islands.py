@@ -54,6 +54,7 @@ restarts in either case).
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 import time
@@ -116,6 +117,10 @@ class IslandSearch:
         self.tasks = 0
         self.task_seconds = 0.0  # summed wall time of the island tasks, as each worker saw it
         self.pids: set = set()
+        #: one row per task received: island, generations done, evaluations, seconds, worker
+        #: pid, when it was received (seconds into the run) and a digest of its front, so that
+        #: two runs can be compared task by task
+        self.task_log: list[dict] = []
 
     @property
     def generation(self) -> int:
@@ -377,6 +382,10 @@ class IslandSearch:
         self.evaluations += int(result["evaluations"])
         self.task_seconds += float(result["seconds"])
         self.pids.add(result["pid"])
+        digest = hashlib.sha1(repr([(m["complexity"], m["loss"]) for m in result["front"]]).encode()).hexdigest()
+        self.task_log.append({"island": island, "generation": self.island_generations[island],
+                              "evaluations": int(result["evaluations"]), "seconds": round(float(result["seconds"]), 3),
+                              "pid": result["pid"], "received_s": round(self._now(), 3), "front": digest[:12]})
 
     def _record(self) -> None:
         row = {"generation": self.generation, "evaluations": self.evaluations, "best_loss": self.best_loss(),
