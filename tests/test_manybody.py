@@ -15,7 +15,8 @@ from symbpot import Dataset, SymbolicPotential
 from symbpot.cli import main
 from symbpot.expr import Program
 from symbpot.expr.registry import R
-from symbpot.fitness.manybody import ManyBodyLoss, ManyBodyTerms, atom_species_index, exact_fit, half_list
+from symbpot.fitness.manybody import (ManyBodyLoss, ManyBodyTerms, atom_species_index, exact_fit, half_list,
+                                      predict_manybody)
 from symbpot.forms.cutoff import Cutoff
 from symbpot.forms.templates import TEMPLATE_NAMES, template_genome
 from symbpot.manybody import ManyBodyPotential
@@ -200,6 +201,19 @@ def test_projected_solve_equals_a_dense_least_squares():
     assert abs(same.coefficients[-1]) < 1e-8 and same.reference == pytest.approx(sol.reference, rel=1e-8)
 
 
+def test_grid_densities_equal_the_exact_ones():
+    """ManyBodyLoss.densities (Hermite grid, half pair list) against predict_manybody's rho."""
+    ds = labelled(sutton_chen(), n=6)
+    loss = ManyBodyLoss(ds, CUTOFF, ("Cu",), True, force_weight=0.01)
+    g = P(sympy.exp(-R) * (1 + R))
+    rho = loss.densities([g])
+    exact = predict_manybody([P(R**-9)], [g], [P(-sympy.sqrt(R))], CUTOFF, ds, loss.atom_species)[3]
+    assert rho.shape == exact.shape and np.all(exact > 0)
+    np.testing.assert_allclose(rho, exact, rtol=1e-6)
+    with pytest.raises(ValueError, match="not finite"):
+        loss.densities([P(1 / (R - 3))])
+
+
 def test_embedding_terms_that_explode_above_the_data_are_rejected():
     """|f| may grow at most 1.2**20-fold over the 20 % of densities above the data's largest:
     rho**24 (or exp(40 rho)) fits any training set but gives nonsense just above it."""
@@ -208,7 +222,7 @@ def test_embedding_terms_that_explode_above_the_data_are_rejected():
     pair, density = [[P(R**-9)]], [P(R**-6)]
     for f in (R**16, R**8 - R**2, sympy.exp(10 * R), -sympy.sqrt(R)):
         assert np.isfinite(loss.score_one(ManyBodyTerms(pair, density, [[P(-sympy.sqrt(R)), P(f)]])).loss), f
-    rho_max = float(loss._last_rho.max())
+    rho_max = float(loss.densities(density).max())
     for f in (R**24, sympy.exp(40 * R / rho_max), R**2 + R**40 / rho_max**38):
         assert loss.score_one(ManyBodyTerms(pair, density, [[P(-sympy.sqrt(R)), P(f)]])).loss == np.inf, f
 

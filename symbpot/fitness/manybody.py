@@ -390,18 +390,25 @@ class ManyBodyLoss:
         # loss of the zero potential (reference energies only)
         self.baseline = self._solve(np.zeros((len(self.target), 0))).loss
 
-    @property
-    def rho_range(self):
-        return getattr(self, "_rho_range", None)
-
     # --- columns ----------------------------------------------------------------------
+    def densities(self, density) -> np.ndarray:
+        """rho of every atom of the data (packed, as the data's atoms) for the density programs
+        ``density`` (one per species pair, as :class:`ManyBodyTerms`), on this loss's grid."""
+        nodes, ok = grid_node_vectors(self.grid, self.cutoff, list(density), with_check=True)
+        if not np.all(ok):
+            raise ValueError("a density function is not finite on the grid")
+        return self._rho(np.ascontiguousarray(nodes))
+
+    def _rho(self, g_nodes) -> np.ndarray:
+        h = self.half
+        return _rho_grid(h["offsets"], h["i"], h["j"], h["type"], h["k"], h["t"], h["h"], g_nodes, self.grid.size,
+                         int(self.dataset.atom_offsets[-1]))
+
     def _embedding_columns(self, terms: ManyBodyTerms, g_nodes):
         """Energy values (E, S) and f' per atom (E, N) of the embedding columns, or None if invalid."""
         d = self.dataset
         n_total = int(d.atom_offsets[-1])
-        h = self.half
-        rho = _rho_grid(h["offsets"], h["i"], h["j"], h["type"], h["k"], h["t"], h["h"], g_nodes, self.grid.size,
-                        n_total)
+        rho = self._rho(g_nodes)
         if not np.all(np.isfinite(rho)):
             return None
         n_cols = sum(len(t) for t in terms.embedding)
@@ -429,7 +436,6 @@ class ManyBodyLoss:
                         energy[col] = np.bincount(self.structure_of_atom[sel], weights=f, minlength=len(d))
                         fprime[col, sel] = fp
                     col += 1
-        self._last_rho = rho
         return energy, fprime
 
     def design(self, terms: ManyBodyTerms):
