@@ -33,6 +33,23 @@ def lj_file(tmp_path, lj_frames_small):
     return path
 
 
+def rattled_cells(n, seed=0, species=("Cu",)):
+    """``n`` rattled 2x2x2 cubic Cu cells (fcc, bcc, sc in turn, lattice constants spread by
+    4 %); with two species, about 40 % of the atoms are made the second one."""
+    from ase.build import bulk
+
+    rng = np.random.default_rng(seed)
+    cells = []
+    for k in range(n):
+        kind, a = [("fcc", 3.6), ("bcc", 2.87), ("sc", 2.4)][k % 3]
+        atoms = bulk("Cu", kind, a=a * (1 + 0.04 * rng.normal()), cubic=True).repeat(2)
+        atoms.rattle(0.08, seed=k + 100 * seed)
+        if len(species) > 1:
+            atoms.symbols[rng.random(len(atoms)) < 0.4] = species[1]
+        cells.append(atoms)
+    return cells
+
+
 def random_rotation(seed):
     """A random proper rotation matrix (det +1)."""
     q, rr = np.linalg.qr(np.random.default_rng(seed).normal(size=(3, 3)))

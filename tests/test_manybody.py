@@ -22,7 +22,7 @@ from symbpot.forms.templates import TEMPLATE_NAMES, template_genome
 from symbpot.manybody import ManyBodyPotential
 from symbpot.potential import load_potential
 
-from conftest import random_rotation
+from conftest import random_rotation, rattled_cells
 
 P = Program.from_sympy
 CUTOFF = Cutoff(5.0, "smooth", 1.0)
@@ -119,14 +119,8 @@ def test_invariance_and_additivity(name):
 
 
 def labelled(pot, n=24, species=("Cu",), seed=0):
-    rng = np.random.default_rng(seed)
     frames = []
-    for k in range(n):
-        kind, a = [("fcc", 3.6), ("bcc", 2.87), ("sc", 2.4)][k % 3]
-        atoms = bulk("Cu", kind, a=a * (1 + 0.04 * rng.normal()), cubic=True).repeat(2)
-        atoms.rattle(0.08, seed=k + 100 * seed)
-        if len(species) > 1:
-            atoms.symbols[rng.random(len(atoms)) < 0.4] = species[1]
+    for atoms in rattled_cells(n, seed, species):
         atoms.calc = pot.calculator()
         atoms.get_potential_energy()
         atoms.get_forces()

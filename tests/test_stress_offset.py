@@ -2,7 +2,6 @@
 import numpy as np
 import pytest
 import sympy
-from ase.build import bulk
 from ase.calculators.singlepoint import SinglePointCalculator
 
 from symbpot import Dataset, SymbolicPotential
@@ -16,6 +15,8 @@ from symbpot.forms.cutoff import Cutoff
 from symbpot.manybody import ManyBodyPotential
 from symbpot.potential import load_potential
 from symbpot.validate import validate
+
+from conftest import rattled_cells
 
 R = sympy.Symbol("r")
 P = Program.from_sympy
@@ -35,12 +36,8 @@ def lennard_jones():
 
 def labelled(pot, n=16, seed=0, offset_gpa=OFFSET_GPA):
     """Frames labelled by ``pot`` whose stresses carry an isotropic offset (tensile positive, GPa)."""
-    rng = np.random.default_rng(seed)
     frames = []
-    for k in range(n):
-        kind, a = [("fcc", 3.6), ("bcc", 2.87), ("sc", 2.4)][k % 3]
-        atoms = bulk("Cu", kind, a=a * (1 + 0.04 * rng.normal()), cubic=True).repeat(2)
-        atoms.rattle(0.08, seed=k + 100 * seed)
+    for atoms in rattled_cells(n, seed):
         atoms.calc = pot.calculator()
         energy, forces, stress = atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress()
         stress = stress + np.array([1, 1, 1, 0, 0, 0]) * offset_gpa / EV_PER_A3_IN_GPA
