@@ -337,7 +337,8 @@ def _evolve(args, resume_state=None) -> int:
         t = pot.metrics["test"]
         print(f"test: energy MAE {t['energy_mae_meV_per_atom']:.4g} meV/atom"
               + (f", force MAE {t['force_mae_eV_per_A']:.4g} eV/Å" if "force_mae_eV_per_A" in t else ""))
-    print(f"wrote {out}/best.json, pareto.csv, history.csv, config.json")
+    islands_csv = ", islands.csv" if os.path.isfile(os.path.join(out, "islands.csv")) else ""
+    print(f"wrote {out}/best.json, pareto.csv, history.csv{islands_csv}, config.json")
     if not args.no_report:
         _report(out, estimator.train_, test)
     return 0

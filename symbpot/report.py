@@ -3,7 +3,8 @@
 ``write_report(run_dir)`` draws the Pareto front, parity plots of energies (and forces),
 the functions of the best potential and of the most accurate other front members (the
 pair energy U(r) of a pair potential; phi(r) and g(r) per species pair and F(rho) per
-species of a many-body potential) and the search history, and writes ``report.html``
+species of a many-body potential), the search history and, for island runs, what each
+island and worker did (``islands.csv``), and writes ``report.html``
 with every picture embedded, so the one file can be mailed. matplotlib (the ``plot``
 extra) is needed.
 """
@@ -18,7 +19,7 @@ import os
 import numpy as np
 
 from .errors import SymbpotError
-from .report_plots import (_figure, _plot_history, _plot_many_body, _plot_parity, _plot_pareto,
+from .report_plots import (_figure, _plot_history, _plot_islands, _plot_many_body, _plot_parity, _plot_pareto,
                            _plot_potential)
 
 
@@ -28,7 +29,7 @@ def _read_csv(path):
         return None
     def number(key, value):
         try:
-            return value if key == "expression" else float(value)
+            return value if key in ("expression", "front") else float(value)
         except (TypeError, ValueError):
             return value
 
@@ -236,6 +237,59 @@ def _properties_html(run_dir) -> list[str]:
     return ["<h2>Properties (potential vs DFT)</h2>", f"<pre>{html.escape(text)}</pre>"]
 
 
+def island_summary(tasks) -> dict:
+    """Per-island and per-worker statistics of an island run's ``islands.csv`` rows.
+
+    A task's busy interval is ``[received_s - seconds, received_s]`` (the parent's clock;
+    the transfer of the result is not counted); a worker's busy fraction is its summed task
+    time over the run's span, from the first task's start to the last task's receipt.
+    """
+    tasks = [t for t in tasks if isinstance(t.get("seconds"), float) and isinstance(t.get("received_s"), float)]
+    if not tasks:
+        return {"islands": [], "workers": [], "span_s": 0.0}
+    start = min(t["received_s"] - t["seconds"] for t in tasks)
+    span = max(t["received_s"] for t in tasks) - start
+    islands, workers = {}, {}
+    for t in sorted(tasks, key=lambda t: t["received_s"]):
+        i = islands.setdefault(int(t["island"]), {"island": int(t["island"]), "tasks": 0, "evaluations": 0,
+                                                  "task_s": 0.0, "generation": 0, "best_loss": None})
+        i["tasks"] += 1
+        i["evaluations"] += int(t.get("evaluations") or 0)
+        i["task_s"] += t["seconds"]
+        i["generation"] = max(i["generation"], int(t.get("generation") or 0))
+        if isinstance(t.get("best_loss"), float):
+            i["best_loss"] = t["best_loss"]  # the island's front after its latest task
+        w = workers.setdefault(t.get("pid"), {"worker": t.get("pid"), "tasks": 0, "task_s": 0.0})
+        w["tasks"] += 1
+        w["task_s"] += t["seconds"]
+    for w in workers.values():
+        w["busy_fraction"] = w["task_s"] / span if span > 0 else None
+    return {"islands": [islands[k] for k in sorted(islands)], "workers": list(workers.values()), "span_s": span}
+
+
+def _islands_html(tasks) -> list[str]:
+    """The islands section: per island and per worker (from ``islands.csv``)."""
+    if not tasks:
+        return []
+    e, summary = html.escape, island_summary(tasks)
+    out = ["<h2>Islands</h2>",
+           f"<p>{len(tasks)} island tasks on {len(summary['workers'])} worker process(es) over "
+           f"{summary['span_s']:.1f} s (<code>islands.csv</code>: a row per task; picture <code>islands.png</code>)."
+           "</p><table><tr><th>island</th><th>tasks</th><th>generations</th><th>evaluations</th>"
+           "<th>task time (s)</th><th>best loss of its front</th></tr>"]
+    for i in summary["islands"]:
+        out.append(f"<tr><td>{i['island']}</td><td>{i['tasks']}</td><td>{i['generation']}</td>"
+                   f"<td>{i['evaluations']}</td><td>{i['task_s']:.1f}</td><td>{_fmt(i['best_loss'])}</td></tr>")
+    out.append("</table><table><tr><th>worker (pid)</th><th>tasks</th><th>task time (s)</th>"
+               "<th>busy (% of the span)</th></tr>")
+    for w in summary["workers"]:
+        busy = "–" if w["busy_fraction"] is None else f"{100 * w['busy_fraction']:.0f}"
+        out.append(f"<tr><td>{e(str(w['worker']))}</td><td>{w['tasks']}</td><td>{w['task_s']:.1f}</td>"
+                   f"<td>{busy}</td></tr>")
+    out.append("</table>")
+    return out
+
+
 def _html(title, best, rows, best_row, metric_rows, images, notes, config, extra=()):
     e = html.escape
     out = ["<!DOCTYPE html>", '<html><head><meta charset="utf-8">', f"<title>symbpot report: {e(title)}</title>",
@@ -349,6 +403,9 @@ def write_report(run_dir, train=None, test=None, top: int = 4) -> list[str]:
         _plot_potential(best, others, list(sets.values()), run_dir, written)
     if history:
         _plot_history(history, run_dir, written)
+    tasks = _read_csv(os.path.join(run_dir, "islands.csv"))
+    if tasks:
+        _plot_islands(tasks, run_dir, written)
 
     metric_rows = [(f"{name} (best.json)", best.metrics[name]) for name in ("train", "validation", "test")
                    if isinstance(best.metrics.get(name), dict)]
@@ -358,7 +415,8 @@ def write_report(run_dir, train=None, test=None, top: int = 4) -> list[str]:
     ev_plot = os.path.join(run_dir, "properties_ev.png")
     if os.path.isfile(ev_plot):
         images.append(ev_plot)
-    page = _html(title, best, rows, best_row, metric_rows, images, notes, config, _properties_html(run_dir))
+    page = _html(title, best, rows, best_row, metric_rows, images, notes, config,
+                 _properties_html(run_dir) + _islands_html(tasks))
     path = os.path.join(run_dir, "report.html")
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(page)

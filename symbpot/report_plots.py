@@ -1,5 +1,6 @@
 """The report's pictures: Pareto front, parity plots, the best potential's functions
-(U(r), or phi, g and F of a many-body form) and the search history (see :mod:`symbpot.report`)."""
+(U(r), or phi, g and F of a many-body form), the search history and the islands' tasks
+(see :mod:`symbpot.report`)."""
 from __future__ import annotations
 
 import os
@@ -275,3 +276,31 @@ def _plot_history(history, run_dir, written):
     ax.plot(gen[ok], loss[ok], "-o", ms=3)
     ax.set(yscale="log", xlabel="generation", ylabel="best search loss")
     _save(fig, run_dir, "history.png", written)
+
+
+def _plot_islands(tasks, run_dir, written):
+    """Island runs: each worker's tasks in time (coloured by island) and each island's best loss."""
+    tasks = [t for t in tasks if isinstance(t.get("seconds"), float) and isinstance(t.get("received_s"), float)]
+    if not tasks:
+        return
+    fig = _figure(10, 3.8)
+    ax_time, ax_loss = fig.subplots(1, 2)
+    workers = sorted({str(t["pid"]) for t in tasks})
+    islands = sorted({int(t["island"]) for t in tasks})
+    colours = {k: f"C{n % 10}" for n, k in enumerate(islands)}
+    for t in tasks:
+        y = workers.index(str(t["pid"]))
+        ax_time.barh(y, t["seconds"], left=t["received_s"] - t["seconds"], height=0.7,
+                     color=colours[int(t["island"])], edgecolor="k", linewidth=0.3)
+    ax_time.set(yticks=range(len(workers)), yticklabels=[f"pid {w}" for w in workers],
+                xlabel="seconds into the run", title="island tasks by worker (colour: island)")
+    for k in islands:
+        rows = sorted((t for t in tasks if int(t["island"]) == k and isinstance(t.get("best_loss"), float)
+                       and t["best_loss"] > 0), key=lambda t: t["received_s"])
+        if rows:
+            ax_loss.plot([t["generation"] for t in rows], [t["best_loss"] for t in rows], "-o", ms=3,
+                         color=colours[k], label=f"island {k}")
+    ax_loss.set(yscale="log", xlabel="island generation", ylabel="best loss of the island's front")
+    if len(islands) <= 12:
+        ax_loss.legend(fontsize="small")
+    _save(fig, run_dir, "islands.png", written)

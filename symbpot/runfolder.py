@@ -13,6 +13,9 @@ import platform
 from .errors import OutputError
 
 HISTORY_FIELDS = ("generation", "evaluations", "best_loss", "front_size", "elapsed_s")
+#: ``islands.csv``: one row per island task (:attr:`symbpot.gp.islands.IslandSearch.task_log`)
+ISLAND_FIELDS = ("island", "generation", "evaluations", "seconds", "pid", "received_s", "best_loss", "front_size",
+                 "front")
 
 
 def default_run_dir(name: str, root: str = "runs") -> str:
@@ -59,14 +62,14 @@ def write_json(path: str, data) -> None:
     os.replace(tmp, path)
 
 
-def write_history(path: str, rows) -> None:
-    """Rewrite ``history.csv`` with ``rows`` (atomically; used when a run resumes)."""
+def write_history(path: str, rows, fields=HISTORY_FIELDS) -> None:
+    """Rewrite ``history.csv`` (or another table of ``fields``) with ``rows``, atomically."""
     tmp = path + ".tmp"
     with open(tmp, "w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(HISTORY_FIELDS)
+        writer.writerow(fields)
         for row in rows:
-            writer.writerow([row[k] for k in HISTORY_FIELDS])
+            writer.writerow([row.get(k) for k in fields])
     os.replace(tmp, path)
 
 
@@ -88,8 +91,11 @@ class HistoryWriter:
 
 
 def write_results(run_dir: str, estimator) -> dict:
-    """Write ``pareto.csv`` and ``best.json``; return best.json's content."""
+    """Write ``pareto.csv``, ``best.json`` and, for islands, ``islands.csv``; return best.json's content."""
     estimator.equations_.to_csv(os.path.join(run_dir, "pareto.csv"))
+    task_log = getattr(getattr(estimator, "search_", None), "task_log", None)
+    if task_log:
+        write_history(os.path.join(run_dir, "islands.csv"), task_log, ISLAND_FIELDS)
     best = estimator.get_best()
     best.to_json(os.path.join(run_dir, "best.json"))
     with open(os.path.join(run_dir, "best.json")) as fh:

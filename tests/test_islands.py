@@ -99,6 +99,35 @@ def test_bad_island_settings_are_config_errors(lj_dataset):
             SymbolicPotential(generations=1, **kw).check(lj_dataset)
 
 
+def island_tasks(run_dir) -> list[dict]:
+    """Rows of islands.csv, checked against history.csv: the tasks' evaluations are the run's."""
+    import csv
+
+    with open(run_dir / "islands.csv", newline="") as fh:
+        tasks = list(csv.DictReader(fh))
+    with open(run_dir / "history.csv", newline="") as fh:
+        history = list(csv.DictReader(fh))
+    assert sum(int(t["evaluations"]) for t in tasks) == int(history[-1]["evaluations"])
+    assert all(float(t["best_loss"]) > 0 and int(t["front_size"]) > 0 for t in tasks)
+    return tasks
+
+
+def test_island_summary_counts_each_island_and_worker():
+    from symbpot.report import island_summary
+
+    rows = [dict(island=0.0, generation=2.0, evaluations=10.0, seconds=4.0, pid=7.0, received_s=5.0, best_loss=0.5),
+            dict(island=1.0, generation=2.0, evaluations=20.0, seconds=2.0, pid=8.0, received_s=3.0, best_loss=0.4),
+            dict(island=1.0, generation=4.0, evaluations=30.0, seconds=6.0, pid=8.0, received_s=9.0, best_loss=0.2),
+            dict(island=0.0, generation=4.0, evaluations=5.0, seconds=3.0, pid=7.0, received_s=9.0, best_loss="")]
+    got = island_summary(rows)
+    assert got["span_s"] == 8.0  # first start 1 s, last receipt 9 s
+    assert got["islands"] == [
+        {"island": 0, "tasks": 2, "evaluations": 15, "task_s": 7.0, "generation": 4, "best_loss": 0.5},
+        {"island": 1, "tasks": 2, "evaluations": 50, "task_s": 8.0, "generation": 4, "best_loss": 0.2}]
+    assert {w["worker"]: w["busy_fraction"] for w in got["workers"]} == {7.0: 7 / 8, 8.0: 1.0}
+    assert island_summary([]) == {"islands": [], "workers": [], "span_s": 0.0}
+
+
 def test_cli_islands_run_resume_and_bad_workers(lj_file, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["evolve", str(lj_file), "--cutoff", str(LJ_CUTOFF), "--cutoff-style", "hard", "--generations", "4",
@@ -112,10 +141,22 @@ def test_cli_islands_run_resume_and_bad_workers(lj_file, tmp_path, capsys):
     state = json.loads((out / "checkpoint.json").read_text())["search"]
     assert state["islands"]["count"] == 2 and len(state["islands"]["states"]) == 2
     assert [s["generation"] for s in state["islands"]["states"]] == [4, 4]
-    # resume continues every island from the checkpoint
+    tasks = island_tasks(out)
+    assert len(tasks) == 4 and sorted(t["island"] for t in tasks) == ["0", "0", "1", "1"]
+    assert {t["generation"] for t in tasks} == {"2", "4"}
+    # resume continues every island from the checkpoint, and islands.csv keeps the earlier tasks
     assert main(["evolve", "--resume", str(out), "--generations", "2", "--quiet", "--no-report"]) == 0
     state = json.loads((out / "checkpoint.json").read_text())["search"]
     assert [s["generation"] for s in state["islands"]["states"]] == [6, 6]
+    resumed = island_tasks(out)
+    assert resumed[:4] == tasks and len(resumed) == 6 and {t["generation"] for t in resumed[4:]} == {"6"}
+    pytest.importorskip("matplotlib")
+    from symbpot.report import write_report
+
+    written = write_report(out)
+    assert str(out / "islands.png") in written
+    page = (out / "report.html").read_text()
+    assert "<h2>Islands</h2>" in page and "6 island tasks on 1 worker process" in page
     capsys.readouterr()
     assert main(["evolve", str(lj_file), "--cutoff", "5", "--generations", "1", "--workers", "0",
                  "--out", str(tmp_path / "x")]) == 2

@@ -118,8 +118,9 @@ class IslandSearch:
         self.task_seconds = 0.0  # summed wall time of the island tasks, as each worker saw it
         self.pids: set = set()
         #: one row per task received: island, generations done, evaluations, seconds, worker
-        #: pid, when it was received (seconds into the run) and a digest of its front, so that
-        #: two runs can be compared task by task
+        #: pid, when it was received (seconds into the run), the best loss and size of the
+        #: island's front and a digest of that front, so that two runs can be compared task by
+        #: task; kept in checkpoints and written to the run folder as ``islands.csv``
         self.task_log: list[dict] = []
 
     @property
@@ -382,10 +383,13 @@ class IslandSearch:
         self.evaluations += int(result["evaluations"])
         self.task_seconds += float(result["seconds"])
         self.pids.add(result["pid"])
-        digest = hashlib.sha1(repr([(m["complexity"], m["loss"]) for m in result["front"]]).encode()).hexdigest()
+        front = result["front"]
+        digest = hashlib.sha1(repr([(m["complexity"], m["loss"]) for m in front]).encode()).hexdigest()
         self.task_log.append({"island": island, "generation": self.island_generations[island],
                               "evaluations": int(result["evaluations"]), "seconds": round(float(result["seconds"]), 3),
-                              "pid": result["pid"], "received_s": round(self._now(), 3), "front": digest[:12]})
+                              "pid": result["pid"], "received_s": round(self._now(), 3),
+                              "best_loss": min((float(m["loss"]) for m in front), default=None),
+                              "front_size": len(front), "front": digest[:12]})
 
     def _record(self) -> None:
         row = {"generation": self.generation, "evaluations": self.evaluations, "best_loss": self.best_loss(),
@@ -406,7 +410,7 @@ class IslandSearch:
                 "history": self.history,
                 "islands": {"count": self.islands, "states": self.states, "fronts": self.island_fronts,
                             "merged": front, "migrations": self.migrations,
-                            "migration_interval": self.settings.migration_interval}}
+                            "migration_interval": self.settings.migration_interval, "task_log": self.task_log}}
 
     def restore(self, state: dict) -> None:
         islands = state.get("islands")
@@ -420,6 +424,7 @@ class IslandSearch:
         self.island_generations = [int(s["generation"]) if s else 0 for s in self.states]
         self.polished = [False] * self.islands
         self.migrations = int(islands.get("migrations", 0))
+        self.task_log = [dict(row) for row in islands.get("task_log", [])]
         self.evaluations = int(state["evaluations"])
         self.refine_evaluations = sum(int(s["refine_evaluations"]) for s in self.states if s)
         self.elapsed = float(state["elapsed_s"])
