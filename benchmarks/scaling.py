@@ -172,6 +172,69 @@ def run_islands(search, islands: int, interval: int, workers: int, scheduler=Non
     return out, [(c.complexity, c.loss) for c in islands.final_hall().front()]
 
 
+SETUPS = ("1core", "2cores", "dask_2workers")
+
+
+def summarise_rounds(details: list) -> dict:
+    """Round 1's details, per-round rates and digests, medians and speed-ups of the same-work runs.
+
+    ``details`` holds one ``{set-up: run_islands detail}`` per round. The work is identical
+    when every run made as many evaluations and every task's front digest agrees.
+    """
+    entry = {name: details[0][name] for name in SETUPS}
+    rounds = []
+    for got in details:
+        rounds.append({name: {"evals_per_s": d["evals_per_s"], "evaluations": d["evaluations"],
+                              "task_s_sum": d["task_s_sum"], "busy_fraction": d["busy_fraction"],
+                              "pool_restarts": d["pool_restarts"],
+                              # (island, generation, front digest) of every task: where runs part
+                              "task_fronts": sorted(((t["island"], t["generation"], t["front"]) for t in d["task_log"]),
+                                                    key=lambda x: (x[1], x[0]))}  # by epoch, then island
+                       for name, d in got.items()})
+        for name in SETUPS[1:]:
+            rounds[-1][f"speedup_{name}"] = round(got[name]["evals_per_s"] / got["1core"]["evals_per_s"], 3)
+    entry["rounds"] = rounds
+    ref = rounds[0]["1core"]["task_fronts"]
+    entry["identical_work"] = all(x[name]["task_fronts"] == ref and x[name]["evaluations"] ==
+                                  rounds[0]["1core"]["evaluations"] for x in rounds for name in SETUPS)
+    if not entry["identical_work"]:  # the first task whose front differs from round 1's one core
+        entry["first_differing_tasks"] = {
+            f"{r + 1}:{name}": next(([a[:2], a[2], b[2]] for a, b in zip(ref, x[name]["task_fronts"]) if a != b),
+                                    None)
+            for r, x in enumerate(rounds) for name in SETUPS if x[name]["task_fronts"] != ref}
+    for name in SETUPS:  # the median over rounds
+        entry[f"evals_per_s_{name}"] = round(float(np.median([x[name]["evals_per_s"] for x in rounds])), 2)
+    for name in SETUPS[1:]:
+        entry[f"speedup_{name}"] = round(entry[f"evals_per_s_{name}"] / entry["evals_per_s_1core"], 3)
+        entry[f"speedup_{name}_per_round"] = [x[f"speedup_{name}"] for x in rounds]
+        # how much longer the same tasks took when two ran at once (1.0: no contention)
+        entry[f"task_inflation_{name}"] = round(float(np.median(
+            [x[name]["task_s_sum"] / x["1core"]["task_s_sum"] for x in rounds])), 3)
+    entry["target_2cores_met"] = entry["speedup_2cores"] >= 1.8
+    entry["target_dask_met"] = entry["speedup_dask_2workers"] >= 1.6
+    return entry
+
+
+def details_from_log(path: str, form: str) -> list:
+    """The per-round details that a run printed to stderr (``FORM same work round R SETUP: {...}``),
+    for a run whose summary was lost."""
+    import ast
+
+    details = []
+    with open(path) as fh:
+        for line in fh:
+            head, sep, body = line.partition(": ")
+            words = head.split()
+            if sep and words[:4] == [form, "same", "work", "round"] and len(words) == 6:
+                r = int(words[4])
+                while len(details) < r:
+                    details.append({})
+                details[r - 1][words[5]] = ast.literal_eval(body.strip())
+    if not details or any(set(d) != set(SETUPS) for d in details):
+        raise SystemExit(f"{path}: no complete rounds of {form!r}")
+    return details
+
+
 CEILING_SCRIPT = r"""
 import sys, time
 import numba
@@ -344,7 +407,11 @@ def main(argv=None) -> int:
     parser.add_argument("--skip-timed", action="store_true")
     parser.add_argument("--out", default=None)
     parser.add_argument("--plot", default=None)
+    parser.add_argument("--from-log", default=None, metavar="LOG",
+                        help="no runs: summarise the rounds that an earlier run printed to stderr (saved in LOG)")
     args = parser.parse_args(argv)
+    if args.from_log:
+        return summarise_log(args)
 
     from symbpot import Dataset
     from symbpot.forms import Cutoff
@@ -377,46 +444,18 @@ def main(argv=None) -> int:
             seconds = args.seconds if pair else args.eam_seconds
             entry = {"loss_setup_s": round(setup_s, 2), "generations": generations, "migration_interval": interval}
             setups = [("1core", 1, None, 1), ("2cores", 2, None, None), ("dask_2workers", 2, address, None)]
-            fronts, evaluations, rounds = [], set(), []
+            details = []
             for r in range(args.repeats):
                 # round r starts with set-up r (mod 3): a machine that slows down during the
                 # benchmark does not always hit the same set-up
                 got = {}
                 for name, workers, scheduler, threads in setups[r % 3:] + setups[:r % 3]:
-                    detail, front = run_islands(new_search(generations=generations), args.islands, interval,
-                                                workers, scheduler, threads)
-                    fronts.append(front)
-                    evaluations.add(detail["evaluations"])
+                    detail, _ = run_islands(new_search(generations=generations), args.islands, interval,
+                                            workers, scheduler, threads)
                     got[name] = detail
-                    if r == 0:
-                        entry[name] = detail
                     print(f"{form} same work round {r + 1} {name}: {detail}", file=sys.stderr, flush=True)
-                rounds.append({name: {"evals_per_s": d["evals_per_s"], "task_s_sum": d["task_s_sum"],
-                                      "busy_fraction": d["busy_fraction"], "pool_restarts": d["pool_restarts"],
-                                      # (island, generation, front digest) of every task: where runs part
-                                      "task_fronts": sorted((t["island"], t["generation"], t["front"])
-                                                            for t in d["task_log"])}
-                               for name, d in got.items()})
-                for name in ("2cores", "dask_2workers"):
-                    rounds[-1][f"speedup_{name}"] = round(got[name]["evals_per_s"] / got["1core"]["evals_per_s"], 3)
-            entry["rounds"] = rounds
-            entry["identical_work"] = len(evaluations) == 1 and all(f == fronts[0] for f in fronts)
-            if not entry["identical_work"]:  # the first task whose front differs from round 1's one core
-                ref = rounds[0]["1core"]["task_fronts"]
-                entry["first_differing_tasks"] = {
-                    f"{r + 1}:{name}": next(([a[:2], a[2], b[2]] for a, b in zip(ref, x["task_fronts"]) if a != b), None)
-                    for r, x in enumerate(rounds) for name in ("1core", "2cores", "dask_2workers")
-                    if x[name]["task_fronts"] != ref}
-            for name, *_ in setups:  # the median over rounds
-                entry[f"evals_per_s_{name}"] = round(float(np.median([x[name]["evals_per_s"] for x in rounds])), 2)
-            for name in ("2cores", "dask_2workers"):
-                entry[f"speedup_{name}"] = round(entry[f"evals_per_s_{name}"] / entry["evals_per_s_1core"], 3)
-                entry[f"speedup_{name}_per_round"] = [x[f"speedup_{name}"] for x in rounds]
-                # how much longer the same tasks took when two ran at once (1.0: no contention)
-                entry[f"task_inflation_{name}"] = round(float(np.median(
-                    [x[name]["task_s_sum"] / x["1core"]["task_s_sum"] for x in rounds])), 3)
-            entry["target_2cores_met"] = entry["speedup_2cores"] >= 1.8
-            entry["target_dask_met"] = entry["speedup_dask_2workers"] >= 1.6
+                details.append(got)
+            entry.update(summarise_rounds(details))
             if not args.skip_timed:
                 timed = {"seconds": seconds}
                 for name, run in (("single_1core", lambda: run_single(new_search, seconds, 1)),
@@ -444,6 +483,35 @@ def main(argv=None) -> int:
     line = json.dumps(result)
     if args.out:
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        with open(args.out, "w") as fh:
+            fh.write(line + "\n")
+    if args.plot:
+        plot(result, args.plot)
+    print(line)
+    return 0
+
+
+def summarise_log(args) -> int:
+    """``--from-log``: the summary of an earlier run from the rounds it printed (its own
+    summary was lost); set-up times and fronts are not in the log."""
+    import ast
+
+    with open(args.from_log) as fh:
+        text = fh.read()
+    ceiling = next((ast.literal_eval(line.partition(": ")[2]) for line in text.splitlines()
+                    if line.startswith("machine ceiling: ")), None)
+    result = {"benchmark": "scaling", "date": datetime.datetime.now().isoformat(timespec="seconds"),
+              "command": "python benchmarks/scaling.py " + " ".join(sys.argv[1:]),
+              "rebuilt_from_log": os.path.abspath(args.from_log), "data": os.path.abspath(args.data),
+              "cpus": os.cpu_count(), "machine_ceiling": ceiling}
+    for form in args.forms.split(","):
+        pair = form == "pair"
+        entry = {"generations": args.generations if pair else args.eam_generations,
+                 "migration_interval": args.migration_interval if pair else args.eam_migration_interval}
+        entry.update(summarise_rounds(details_from_log(args.from_log, form)))
+        result[form] = entry
+    line = json.dumps(result)
+    if args.out:
         with open(args.out, "w") as fh:
             fh.write(line + "\n")
     if args.plot:
