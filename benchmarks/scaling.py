@@ -480,6 +480,11 @@ def main(argv=None) -> int:
     finally:
         cluster.close()
     result["other_processes_at_end"] = other_processes()
+    return emit(result, args)
+
+
+def emit(result: dict, args) -> int:
+    """Write the summary (``--out``, ``--plot``) and print it as one JSON line."""
     line = json.dumps(result)
     if args.out:
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
@@ -510,14 +515,7 @@ def summarise_log(args) -> int:
                  "migration_interval": args.migration_interval if pair else args.eam_migration_interval}
         entry.update(summarise_rounds(details_from_log(args.from_log, form)))
         result[form] = entry
-    line = json.dumps(result)
-    if args.out:
-        with open(args.out, "w") as fh:
-            fh.write(line + "\n")
-    if args.plot:
-        plot(result, args.plot)
-    print(line)
-    return 0
+    return emit(result, args)
 
 
 if __name__ == "__main__":
