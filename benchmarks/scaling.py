@@ -35,9 +35,12 @@ as much as an evaluation each.
        ``pool_start_s`` (``evals_per_s_incl_pool_start`` counts it too);
    ``dask_2workers``
        ``--scheduler``: a ``distributed.LocalCluster(n_workers=2, threads_per_worker=1,
-       processes=True)`` on loopback, started before the clock (``cluster_start_s``) in a
-       child process (:class:`LocalClusterProcess`), so that its scheduler does not run
-       inside the process that runs the serial baseline.
+       processes=True)`` on loopback, in a child process (:class:`LocalClusterProcess`), so
+       that its scheduler does not run inside the process that runs the serial baseline. A
+       new cluster is started before each Dask run, outside the clock (``cluster_start_s``),
+       and closed after it: an idle LocalCluster (scheduler, nannies, workers) took 17 % of
+       one core (5.2 s of CPU in 30 s, measured 2026-12-07), which on two cores would run
+       beside the two local processes.
 
    The rate is evaluations over the search's wall time, which for the parallel set-ups
    includes sending the loss model to each worker once, each worker's first calls of the
@@ -75,6 +78,7 @@ draws the speed-ups.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -434,56 +438,72 @@ def main(argv=None) -> int:
               "data_s": round(data_s, 2), "other_processes_at_start": others}
     result["machine_ceiling"] = machine_ceiling()
     print(f"machine ceiling: {result['machine_ceiling']}", file=sys.stderr, flush=True)
-    t = time.perf_counter()
-    cluster = LocalClusterProcess()
-    result["cluster_start_s"] = round(time.perf_counter() - t, 2)
-    address = cluster.address
-    try:
-        for form in args.forms.split(","):
-            new_search, setup_s = build(form, dataset, cutoff, args)
-            pair = form == "pair"
-            generations = args.generations if pair else args.eam_generations
-            interval = args.migration_interval if pair else args.eam_migration_interval
-            seconds = args.seconds if pair else args.eam_seconds
-            entry = {"loss_setup_s": round(setup_s, 2), "generations": generations, "migration_interval": interval}
-            setups = [("1core", 1, None, 1), ("2cores", 2, None, None), ("dask_2workers", 2, address, None)]
-            details = []
-            for r in range(args.repeats):
-                # round r starts with set-up r (mod 3): a machine that slows down during the
-                # benchmark does not always hit the same set-up
-                got = {}
-                for name, workers, scheduler, threads in setups[r % 3:] + setups[:r % 3]:
-                    detail = run_islands(new_search(generations=generations), args.islands, interval,
-                                         workers, scheduler, threads)
-                    got[name] = detail
-                    print(f"{form} same work round {r + 1} {name}: {detail}", file=sys.stderr, flush=True)
-                details.append(got)
-            entry.update(summarise_rounds(details))
-            if not args.skip_timed:
-                timed = {"seconds": seconds}
-                for name, run in (("single_1core", lambda: run_single(new_search, seconds, 1)),
-                                  ("single_2threads", lambda: run_single(new_search, seconds, 2)),
-                                  ("2cores",
-                                   lambda: run_islands(new_search(seconds=seconds), args.islands, interval, 2)),
-                                  ("dask_2workers", lambda: run_islands(new_search(seconds=seconds), args.islands,
-                                                                        interval, 2, address))):
-                    detail = run()
-                    timed[f"evals_per_s_{name}"] = detail["evals_per_s"]
-                    timed[name] = detail
-                    print(f"{form} timed {name}: {detail}", file=sys.stderr, flush=True)
-                base = timed["single_1core"]
-                for name in ("single_2threads", "2cores", "dask_2workers"):
-                    timed[f"speedup_{name}"] = round(timed[f"evals_per_s_{name}"] / base["evals_per_s"], 3)
-                    timed[f"work_speedup_{name}"] = round(timed[name]["work_per_s"] / base["work_per_s"], 3)
-                    if "steady_evals_per_s" in timed[name] and "steady_evals_per_s" in base:
-                        timed[f"steady_speedup_{name}"] = round(
-                            timed[name]["steady_evals_per_s"] / base["steady_evals_per_s"], 3)
-                entry["timed"] = timed
-            result[form] = entry
-    finally:
-        cluster.close()
+    for form in args.forms.split(","):
+        result[form] = measure_form(form, dataset, cutoff, args)
     result["other_processes_at_end"] = other_processes()
     return emit(result, args)
+
+
+def measure_form(form: str, dataset, cutoff, args) -> dict:
+    """The same-work rounds (and unless ``--skip-timed`` the time-limited runs) of one form."""
+    new_search, setup_s = build(form, dataset, cutoff, args)
+    pair = form == "pair"
+    generations = args.generations if pair else args.eam_generations
+    interval = args.migration_interval if pair else args.eam_migration_interval
+    seconds = args.seconds if pair else args.eam_seconds
+    entry = {"loss_setup_s": round(setup_s, 2), "generations": generations, "migration_interval": interval}
+    setups = [("1core", 1, False, 1), ("2cores", 2, False, None), ("dask_2workers", 2, True, None)]
+    details = []
+    for r in range(args.repeats):
+        # round r starts with set-up r (mod 3): a machine that slows down during the
+        # benchmark does not always hit the same set-up
+        got = {}
+        for name, workers, dask, threads in setups[r % 3:] + setups[:r % 3]:
+            with dask_cluster(dask) as (address, start_s):
+                detail = run_islands(new_search(generations=generations), args.islands, interval, workers, address,
+                                     threads)
+            if dask:
+                detail["cluster_start_s"] = start_s
+            got[name] = detail
+            print(f"{form} same work round {r + 1} {name}: {detail}", file=sys.stderr, flush=True)
+        details.append(got)
+    entry.update(summarise_rounds(details))
+    if args.skip_timed:
+        return entry
+    timed = {"seconds": seconds}
+    for name, dask in (("single_1core", False), ("single_2threads", False), ("2cores", False),
+                       ("dask_2workers", True)):
+        with dask_cluster(dask) as (address, _):
+            if name.startswith("single"):
+                detail = run_single(new_search, seconds, 1 if name == "single_1core" else 2)
+            else:
+                detail = run_islands(new_search(seconds=seconds), args.islands, interval, 2, address)
+        timed[f"evals_per_s_{name}"] = detail["evals_per_s"]
+        timed[name] = detail
+        print(f"{form} timed {name}: {detail}", file=sys.stderr, flush=True)
+    base = timed["single_1core"]
+    for name in ("single_2threads", "2cores", "dask_2workers"):
+        timed[f"speedup_{name}"] = round(timed[f"evals_per_s_{name}"] / base["evals_per_s"], 3)
+        timed[f"work_speedup_{name}"] = round(timed[name]["work_per_s"] / base["work_per_s"], 3)
+        if "steady_evals_per_s" in timed[name] and "steady_evals_per_s" in base:
+            timed[f"steady_speedup_{name}"] = round(timed[name]["steady_evals_per_s"] / base["steady_evals_per_s"], 3)
+    entry["timed"] = timed
+    return entry
+
+
+@contextlib.contextmanager
+def dask_cluster(wanted: bool):
+    """``(address, start seconds)`` of a new :class:`LocalClusterProcess`, closed on exit
+    (``(None, 0.0)`` when not ``wanted``): no idle cluster runs beside the other set-ups."""
+    if not wanted:
+        yield None, 0.0
+        return
+    t = time.perf_counter()
+    cluster = LocalClusterProcess()
+    try:
+        yield cluster.address, round(time.perf_counter() - t, 2)
+    finally:
+        cluster.close()
 
 
 def emit(result: dict, args) -> int:
