@@ -444,13 +444,17 @@ def main(argv=None) -> int:
     return emit(result, args)
 
 
+def form_settings(form: str, args) -> tuple:
+    """(generations, migration interval, seconds) of ``form``: the ``--eam-*`` options for EAM."""
+    if form == "pair":
+        return args.generations, args.migration_interval, args.seconds
+    return args.eam_generations, args.eam_migration_interval, args.eam_seconds
+
+
 def measure_form(form: str, dataset, cutoff, args) -> dict:
     """The same-work rounds (and unless ``--skip-timed`` the time-limited runs) of one form."""
     new_search, setup_s = build(form, dataset, cutoff, args)
-    pair = form == "pair"
-    generations = args.generations if pair else args.eam_generations
-    interval = args.migration_interval if pair else args.eam_migration_interval
-    seconds = args.seconds if pair else args.eam_seconds
+    generations, interval, seconds = form_settings(form, args)
     entry = {"loss_setup_s": round(setup_s, 2), "generations": generations, "migration_interval": interval}
     setups = [("1core", 1, False, 1), ("2cores", 2, False, None), ("dask_2workers", 2, True, None)]
     details = []
@@ -533,9 +537,8 @@ def summarise_log(args) -> int:
               "rebuilt_from_log": os.path.abspath(args.from_log), "data": os.path.abspath(args.data),
               "cpus": os.cpu_count(), "machine_ceiling": ceiling}
     for form in args.forms.split(","):
-        pair = form == "pair"
-        entry = {"generations": args.generations if pair else args.eam_generations,
-                 "migration_interval": args.migration_interval if pair else args.eam_migration_interval}
+        generations, interval, _ = form_settings(form, args)
+        entry = {"generations": generations, "migration_interval": interval}
         entry.update(summarise_rounds(details_from_log(args.from_log, form)))
         result[form] = entry
     return emit(result, args)
