@@ -22,7 +22,10 @@ def front_of(est):
 
 
 def dominated_or_equal(member, front) -> bool:
-    return any(c.complexity <= member["complexity"] and c.loss <= member["loss"] for c in front)
+    """Covered by a front member as simple and as good, up to the front's own tolerance: a more
+    complex rewrite of a function whose loss is lower only by rounding (one part in 1e9) does
+    not join the front (HallOfFame.front)."""
+    return any(c.complexity <= member["complexity"] and c.loss <= member["loss"] * (1 + 1e-9) for c in front)
 
 
 @pytest.fixture(scope="module")

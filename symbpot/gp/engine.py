@@ -25,9 +25,9 @@ from typing import Callable
 
 import numpy as np
 from deap import gp, tools
-from scipy.optimize import least_squares
 
 from ..expr import DEFAULT_OPERATORS, Program
+from ..fitness.refine import levenberg_marquardt
 from .primitives import (complexity, constants_of, deap_random, individual, join_terms, local_variants,
                          primitive_set, pruned_variants, split_tree_terms, tree_from_nodes, tree_terms,
                          with_constants)
@@ -274,11 +274,8 @@ class Search:
             return res
 
         try:
-            n_res = len(self.loss_model.Rb)
-            method = "lm" if n_res >= len(theta0) else "trf"
             with np.errstate(all="ignore"):
-                sol = least_squares(residuals, theta0, method=method, max_nfev=30 * (len(theta0) + 1),
-                                    x_scale="jac")
+                sol = levenberg_marquardt(residuals, theta0, max_nfev=30 * (len(theta0) + 1))
         except (ValueError, np.linalg.LinAlgError, FloatingPointError):
             return None
         if not np.all(np.isfinite(sol.x)):

@@ -21,11 +21,11 @@ import math
 
 import numpy as np
 from deap import base, creator, gp
-from scipy.optimize import least_squares
 
 from ..expr import Program
 from ..expr.registry import EMBEDDING_OPERATORS
 from ..fitness.manybody import ManyBodyTerms, pair_types
+from ..fitness.refine import levenberg_marquardt
 from .engine import Candidate, HallOfFame, Search
 from .primitives import (complexity, constants_of, individual, local_variants, prefix_nodes, primitive_set,
                          pruned_variants, tree_from_nodes, tree_terms, with_constants)
@@ -270,10 +270,8 @@ class ManyBodySearch(Search):
             return res
 
         try:
-            method = "lm" if len(self.loss_model.target) >= len(theta0) else "trf"
             with np.errstate(all="ignore"):
-                sol = least_squares(residuals, theta0, method=method, max_nfev=20 * (len(theta0) + 1),
-                                    x_scale="jac")
+                sol = levenberg_marquardt(residuals, theta0, max_nfev=20 * (len(theta0) + 1))
         except (ValueError, np.linalg.LinAlgError, FloatingPointError):
             return None
         if not np.all(np.isfinite(sol.x)):
