@@ -54,8 +54,8 @@ def levenberg_marquardt(fun: Callable[[np.ndarray], np.ndarray], x0, max_nfev: i
         Budget of residual evaluations at the start and trial points; each Jacobian costs n
         more, which are not counted (scipy's convention for ``lm``).
     ftol, xtol, gtol
-        Stop when a step lowers the cost by less than ``ftol`` relatively (both actually and
-        as predicted), when the scaled step is below ``xtol`` relative to the scaled x, or
+        Stop when an accepted step that did at least a quarter of its predicted work lowers the
+        cost by less than ``ftol`` relatively (both actually and as predicted), when the scaled step is below ``xtol`` relative to the scaled x, or
         when the cosine between the residuals and every Jacobian column is below ``gtol``.
     damping
         Initial damping, relative to the scaled squared column norms (which are 1).
@@ -99,7 +99,6 @@ def levenberg_marquardt(fun: Callable[[np.ndarray], np.ndarray], x0, max_nfev: i
         q, r = np.linalg.qr(jac)          # jac = q r; r is min(m, n) x n
         qtf = q.T @ f
         rest = max(2.0 * cost - float(qtf @ qtf), 0.0)  # part of |f|^2 no step can remove
-        stopped = False
         while trials < max_nfev:
             a = np.vstack([r, np.diag(np.sqrt(lam) * scale)])
             b = np.concatenate([-qtf, np.zeros(n)])
@@ -117,16 +116,13 @@ def levenberg_marquardt(fun: Callable[[np.ndarray], np.ndarray], x0, max_nfev: i
                 rho = (cost - cost_new) / predicted if predicted > 0 else 0.0
                 small_gain = cost - cost_new <= ftol * cost and predicted <= ftol * cost and rho > 0.25
                 x, f, cost = x_new, f_new, cost_new
+                if small_gain or small_step:
+                    return FitResult(x, cost, nfev, njev, "ftol" if small_gain else "xtol")
                 lam *= max(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3)
                 nu = 2.0
-                if small_gain or small_step:
-                    status, stopped = ("ftol" if small_gain else "xtol"), True
                 break
             if small_step:
-                status, stopped = "xtol", True
-                break
+                return FitResult(x, cost, nfev, njev, "xtol")
             lam *= nu
             nu *= 2.0
-        if stopped:
-            break
     return FitResult(x, cost, nfev, njev, status)
