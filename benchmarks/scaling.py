@@ -40,7 +40,10 @@ as much as an evaluation each.
        new cluster is started before each Dask run, outside the clock (``cluster_start_s``),
        and closed after it: an idle LocalCluster (scheduler, nannies, workers) took 17 % of
        one core (5.2 s of CPU in 30 s, measured 2026-12-07), which on two cores would run
-       beside the two local processes.
+       beside the two local processes. As the CLI does while it reads the data
+       (:func:`symbpot.gp.pools.prestart`), the client connects and the scheduler and the
+       workers import symbpot before the clock (``pool_start_s``); before 2026-12-07 those
+       imports ran inside it, and the scheduler's held back the first tasks by 0.5-1.4 s.
 
    The rate is evaluations over the search's wall time, which for the parallel set-ups
    includes sending the loss model to each worker once, each worker's first calls of the
@@ -151,10 +154,15 @@ def run_islands(search, islands: int, interval: int, workers: int, scheduler=Non
 
     settings = IslandSettings(islands=islands, workers=workers, scheduler=scheduler, migration_interval=interval,
                               threads=threads)
-    start_s = 0.0
-    if workers > 1 and scheduler is None:  # as the CLI does while it reads the data: start the processes first
-        from symbpot.gp import pools as module
+    from symbpot.gp import pools as module
 
+    start_s = 0.0
+    if scheduler is not None:  # as the CLI does while it reads the data: connect, import symbpot on the cluster
+        t = time.perf_counter()
+        module.prestart(workers, scheduler)
+        module._WARM_DASK[scheduler][1].join()
+        start_s = time.perf_counter() - t
+    elif workers > 1:  # as the CLI does while it reads the data: start the processes first
         t = time.perf_counter()
         module.prestart(workers)
         for future in [module._WARM[workers].submit(time.sleep, 0.2) for _ in range(workers)]:

@@ -262,10 +262,10 @@ def _evolve(args, resume_state=None) -> int:
     out = args.out or default_run_dir("demo-lj" if args.demo else "evolve")
     if resume_state is None:
         check_run_dir(out)
-    if args.workers > 1 and not args.scheduler:  # islands: worker processes start while the data is read
+    if args.workers > 1 or args.scheduler:  # islands: workers get ready while the data is read
         from .gp.islands import prestart
 
-        prestart(args.workers)
+        prestart(args.workers, args.scheduler)
     dataset, sources, cutoff = _load_data(args)
     test = _read(args.test, cutoff, args) if args.test else None
     style = args.cutoff_style or ("hard" if args.demo else "smooth")

@@ -243,10 +243,10 @@ class SymbolicPotential:
         ``best_index_``, ``search_`` (the search state).
         """
         cutoff = self._check(dataset)
-        if self._uses_islands() and self.scheduler is None and self.workers > 1:
-            from .gp.islands import prestart  # worker processes start while the loss model is built
+        if self._uses_islands() and (self.workers > 1 or isinstance(self.scheduler, str)):
+            from .gp.islands import prestart  # workers get ready while the loss model is built
 
-            prestart(self.workers)
+            prestart(self.workers, self.scheduler)
         train = dataset
         if validation is None and self.validation_fraction:
             train, validation = dataset.split(self.validation_fraction, self.seed)

@@ -194,6 +194,43 @@ def test_dask_local_cluster_runs_evolve_to_completion(lj_dataset, serial_run, da
     assert est.search_.tasks == 6 and 1 <= sum(loads.values()) <= 3 and max(loads.values()) <= 2, loads
 
 
+def test_prestart_gets_a_dask_cluster_ready_and_the_run_uses_its_connection(lj_dataset, serial_run, dask_client):
+    """prestart (called by the CLI and fit while the data is read) connects to the scheduler and
+    imports the island tasks on every worker; the run then adopts that connection."""
+    import sys
+
+    from symbpot.gp import pools
+
+    def imported():
+        return "symbpot.gp.island_tasks" in sys.modules
+
+    dask_client.restart()  # new worker processes, which have not imported symbpot
+    dask_client.wait_for_workers(2)
+    assert not any(dask_client.run(imported).values())
+    address = dask_client.scheduler.address
+    pools.prestart(2, address)
+    client, thread = pools._WARM_DASK[address]
+    thread.join(60)
+    assert not thread.is_alive() and all(dask_client.run(imported).values())
+    pools.prestart(2, address)  # a second call does not connect again
+    assert pools._WARM_DASK[address][0] is client
+    est = SymbolicPotential(scheduler=address, **SETTINGS).fit(lj_dataset)
+    assert address not in pools._WARM_DASK and client.status == "closed"  # adopted, closed with the run
+    assert front_of(est) == front_of(serial_run)
+
+
+def test_an_unreachable_dask_scheduler_is_one_line_before_the_data_is_read(tmp_path, capsys, monkeypatch):
+    from symbpot.gp import pools
+
+    monkeypatch.setattr(pools, "CONNECT_TIMEOUT", "1s")
+    out = tmp_path / "run"
+    assert main(["evolve", str(tmp_path / "missing.extxyz"), "--scheduler", "tcp://127.0.0.1:9",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot connect to the Dask scheduler tcp://127.0.0.1:9" in err[0], err
+    assert not out.exists() and not pools._WARM_DASK
+
+
 def test_killing_a_dask_worker_mid_run_does_not_lose_the_run(lj_dataset, serial_run, dask_client):
     client = dask_client
     client.wait_for_workers(2)
