@@ -293,6 +293,34 @@ def test_a_dask_run_that_loses_its_data_sends_it_again(lj_dataset, serial_run, d
     assert front_of(est) == front_of(serial_run)
 
 
+def test_a_dask_pool_keeps_no_more_tasks_on_the_cluster_than_worker_threads(dask_client, monkeypatch):
+    """Late binding: a task goes to the cluster only when a worker thread is free (Dask would
+    otherwise queue it on a busy worker while another is idle)."""
+    import types
+
+    from symbpot.gp import pools
+
+    def task(payload, island, state, n_generations, deadline, numba_threads, polish):
+        import time
+
+        time.sleep(0.2)
+        return {"island": island, "payload": payload.token}
+
+    dask_client.wait_for_workers(2)
+    monkeypatch.setattr(pools, "run_island", task)
+    pool = pools.DaskPool(dask_client, types.SimpleNamespace(token="t"))
+    try:
+        futures = [pool.submit(k, None, 1, None, False) for k in range(5)]
+        assert len(pool._running) == 2 and len(pool._queue) == 3
+        done = pool.wait(futures, first=True)
+        assert done and len(pool._running) <= 2 and len(pool._running) + len(pool._queue) == 5 - len(done)
+        assert pool.wait(futures, first=False) == set(futures)
+        assert [f.result() for f in futures] == [{"island": k, "payload": "t"} for k in range(5)]
+        assert not pool._running and not pool._queue
+    finally:
+        pool.close()
+
+
 def test_dask_pool_failures():
     from concurrent.futures import CancelledError
 

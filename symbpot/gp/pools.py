@@ -226,6 +226,8 @@ class DaskPool:
         self.numba_threads = self._threads_by_host(info)
         self.payload = payload
         self.restarts = 0
+        self._queue: list = []  # (proxy future, task arguments) not yet sent
+        self._running: dict = {}  # Dask future -> proxy future
         self._scatter()
 
     def _scatter(self) -> None:
@@ -260,19 +262,69 @@ class DaskPool:
         return {h: max(1, cores.get(h, 1) // threads[h]) for h in threads}
 
     def submit(self, island, state, n_generations, deadline, polish):
-        return self.client.submit(run_island, self.data, island, state, n_generations, deadline, self.numba_threads,
-                                  polish, pure=False, key=f"symbpot-island-{island}-{uuid.uuid4().hex}")
+        """A future of the island's task; the task goes to the cluster once a worker thread is free.
+
+        Dask assigns a task to a worker when it is submitted. With more islands than worker
+        threads, an island then waits behind the task it was queued after even when another
+        worker is idle: in the EAM scaling run of 2026-12-07 one worker idled for 33 of 139 s
+        while the other ran the tasks queued on it. So at most :meth:`_slots` tasks are on the
+        cluster at once, as a local pool hands a task to the first worker that is free.
+        """
+        from concurrent.futures import Future
+
+        proxy = Future()
+        self._queue.append((proxy, (island, state, n_generations, deadline, polish)))
+        self._fill()
+        return proxy
+
+    def _slots(self) -> int:
+        try:
+            return max(1, sum(self.client.nthreads().values()))
+        except Exception:  # noqa: BLE001 - no answer now: what the cluster had at the start
+            return self.n_slots
+
+    def _fill(self) -> None:
+        """Send queued tasks to the cluster while it has fewer than a task per worker thread."""
+        if not self._queue:
+            return
+        free = self._slots() - len(self._running)
+        while self._queue and free > 0:
+            proxy, (island, state, n_generations, deadline, polish) = self._queue.pop(0)
+            future = self.client.submit(run_island, self.data, island, state, n_generations, deadline,
+                                        self.numba_threads, polish, pure=False,
+                                        key=f"symbpot-island-{island}-{uuid.uuid4().hex}")
+            self._running[future] = proxy
+            free -= 1
 
     def wait(self, futures, first: bool):
+        """The done ones of ``futures`` (all of them, or at least one if ``first``)."""
         from distributed import wait
 
-        try:
-            return wait(list(futures), return_when="FIRST_COMPLETED" if first else "ALL_COMPLETED").done
-        except Exception:  # noqa: BLE001 - cancelled tasks: their result() raises, the caller decides
-            cancelled = {f for f in futures if f.cancelled()}
-            if not cancelled:
-                raise
-            return cancelled | {f for f in futures if f.done()}
+        futures = set(futures)
+        while True:
+            done = {f for f in futures if f.done()}
+            if done and (first or done == futures):
+                self._fill()
+                return done
+            self._fill()
+            if not self._running:
+                raise RuntimeError("island tasks awaited that were never submitted")
+            try:
+                finished = wait(list(self._running), return_when="FIRST_COMPLETED").done
+            except Exception:  # noqa: BLE001 - cancelled tasks: their result() raises, handed on below
+                finished = {f for f in self._running if f.done() or f.cancelled()}
+                if not finished:
+                    raise
+            failed = False
+            for future in finished:
+                proxy = self._running.pop(future)
+                try:
+                    proxy.set_result(future.result())
+                except BaseException as exc:  # noqa: BLE001 - the caller decides (lost data, a bug)
+                    proxy.set_exception(exc)
+                    failed = True
+            if failed:  # the data may be gone: send nothing more until the caller has decided
+                return {f for f in futures if f.done()}
 
     @property
     def _all(self) -> dict:
@@ -303,6 +355,8 @@ class DaskPool:
         self.restarts += 1
         if self.restarts > MAX_POOL_RESTARTS:
             raise SymbpotError(f"Dask lost the run's data {self.restarts} times; giving up")
+        self._queue.clear()  # the caller resubmits every island it was waiting for
+        self._running.clear()
         with contextlib.suppress(Exception):
             self.data.release()
         self._scatter()
