@@ -245,11 +245,18 @@ def test_finnis_sinclair_template_recovers_a_finnis_sinclair_potential():
 
 
 def test_eam_search_recovers_sutton_chen_on_held_out_structures():
-    """--form eam, seeded with Lennard-Jones (not the truth): evolution finds the many-body form."""
+    """--form eam, seeded with Lennard-Jones (not the truth): evolution finds the many-body form.
+
+    One population of 60 finds it within 40 generations for some seeds only (measured
+    2026-12-07: seeds 2 and 3 yes, 0 and 1 no, and 0 not with 80 generations either; on the
+    previous machine seed 0 did), so the search runs four islands (seeds 0-3, migration every
+    10 generations, two worker processes), as a real run would. Seeds 0, 1 and 4 of this
+    set-up all recovered it exactly."""
     truth = sutton_chen()
     ds = labelled(truth, n=30)
     est = SymbolicPotential(form="eam", seed_forms=("lj",), generations=40, time_limit=None, population=60,
-                            force_weight=0.01, target_rmse=1e-3, seed=0).fit(ds)
+                            force_weight=0.01, target_rmse=1e-3, seed=0, islands=4, workers=2,
+                            migration_interval=10).fit(ds)
     best = est.get_best()
     test = labelled(truth, n=12, seed=11)
     pred = best.predict(test)[0]
