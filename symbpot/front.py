@@ -89,9 +89,22 @@ class FrontTable:
     def __repr__(self) -> str:
         lines = [f"{'cplx':>4} {'loss':>10} {'RMSE meV/at':>12} {'val RMSE':>10}  expression"]
         for row in self.rows:
-            from .export.sympy_form import parse
-
-            expr = str(round_floats(parse(row["expression"]), 5))
+            expr = _rounded(row["expression"])
             lines.append(f"{row['complexity']:>4} {row['loss']:>10.3e} {row['energy_rmse_meV_per_atom']:>12.5g} "
                          f"{row['validation_rmse_meV_per_atom']:>10.4g}  {expr}")
         return "\n".join(lines)
+
+
+def _rounded(text: str, digits: int = 5) -> str:
+    """An expression as written in the table (one V(r), or ``name = expr; ...`` for the
+    functions of a many-body potential) with its numbers shown to ``digits`` digits."""
+    from .export.sympy_form import parse
+
+    parts = []
+    for part in text.split(";"):
+        name, sep, rhs = part.partition("=")
+        if not sep:
+            name, rhs = "", name
+        expr = str(round_floats(parse(rhs.strip()), digits))
+        parts.append(f"{name.strip()} = {expr}" if sep else expr)
+    return "; ".join(parts)

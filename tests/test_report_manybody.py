@@ -159,3 +159,13 @@ def test_two_species_report(tmp_path, form):
         assert (name in page) == (form == "eam")
     assert page.count('class="best"') == 1
     assert len(written) == 3
+
+
+def test_a_many_body_front_table_prints_rounded_functions():
+    """repr of ``equations_`` for many-body fronts: each function of ``name = expr; ...`` rounded."""
+    best = sutton_chen(47302.2123456, -23.4375123456, metrics=_metrics(1.0))
+    best.complexity = 14
+    table = FrontTable.from_potentials([best], [1e-3])
+    assert "47302.2123455" in table.rows[0]["expression"]  # full precision in the table
+    row = repr(table).splitlines()[1]
+    assert "phi_CuCu = 47302.0/r**9; g_CuCu = r**(-6); F_Cu = -23.438*sqrt(rho)" in row, row
