@@ -95,16 +95,19 @@ class FrontTable:
         return "\n".join(lines)
 
 
+def split_functions(text: str) -> dict:
+    """``{"phi_CuCu": "...", ...}`` of a many-body front row ``"phi_CuCu = ...; F_Cu = ..."``."""
+    parts = [part.split(" = ", 1) for part in str(text).split("; ")]
+    if not all(len(part) == 2 for part in parts):
+        raise ValueError(f"not a list of functions: {text!r}")
+    return {name.strip(): expr for name, expr in parts}
+
+
 def _rounded(text: str, digits: int = 5) -> str:
     """An expression as written in the table (one V(r), or ``name = expr; ...`` for the
     functions of a many-body potential) with its numbers shown to ``digits`` digits."""
     from .export.sympy_form import parse
 
-    parts = []
-    for part in text.split(";"):
-        name, sep, rhs = part.partition("=")
-        if not sep:
-            name, rhs = "", name
-        expr = str(round_floats(parse(rhs.strip()), digits))
-        parts.append(f"{name.strip()} = {expr}" if sep else expr)
-    return "; ".join(parts)
+    if " = " not in text:
+        return str(round_floats(parse(text), digits))
+    return "; ".join(f"{name} = {round_floats(parse(expr), digits)}" for name, expr in split_functions(text).items())

@@ -19,6 +19,7 @@ import os
 import numpy as np
 
 from .errors import SymbpotError
+from .front import split_functions as _split_functions
 from .report_plots import (_figure, _plot_history, _plot_islands, _plot_many_body, _plot_parity, _plot_pareto,
                            _plot_potential)
 
@@ -89,14 +90,6 @@ def _load_data(config, key, cutoff, run_dir):
 def _is_many_body(potential) -> bool:
     """True for a :class:`symbpot.manybody.ManyBodyPotential` (functions per species (pair))."""
     return hasattr(potential, "functions")
-
-
-def _split_functions(text: str) -> dict:
-    """``{"phi_CuCu": "...", ...}`` of a many-body front row ``"phi_CuCu = ...; F_Cu = ..."``."""
-    parts = [part.split(" = ", 1) for part in str(text).split("; ")]
-    if not all(len(part) == 2 for part in parts):
-        raise ValueError(f"not a list of functions: {text!r}")
-    return {name.strip(): expr for name, expr in parts}
 
 
 def _many_body_member(text: str, best):

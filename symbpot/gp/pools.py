@@ -302,11 +302,10 @@ class DaskPool:
 
         futures = set(futures)
         while True:
+            self._fill()
             done = {f for f in futures if f.done()}
             if done and (first or done == futures):
-                self._fill()
                 return done
-            self._fill()
             if not self._running:
                 raise RuntimeError("island tasks awaited that were never submitted")
             try:
