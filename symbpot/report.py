@@ -19,7 +19,7 @@ import os
 import numpy as np
 
 from .errors import SymbpotError
-from .front import split_functions as _split_functions
+from .front import split_functions
 from .report_plots import (_figure, _plot_history, _plot_islands, _plot_many_body, _plot_parity, _plot_pareto,
                            _plot_potential)
 
@@ -100,7 +100,7 @@ def _many_body_member(text: str, best):
     from .expr.registry import R
     from .manybody import ManyBodyPotential
 
-    texts = _split_functions(text)
+    texts = split_functions(text)
     if set(texts) != set(best.functions()):
         raise ValueError("the row's functions are not those of the best potential")
     programs = {name: Program.from_sympy(sympy.sympify(expr, locals={"r": R, "rho": R}))
@@ -178,7 +178,7 @@ def _row_text(expression) -> str:
         import sympy
 
         return "; ".join(f"{name} = {round_floats(sympy.sympify(text), 6)}"
-                         for name, text in _split_functions(expression).items())
+                         for name, text in split_functions(expression).items())
     except Exception:  # noqa: BLE001 - show the raw text
         return str(expression)
 
